@@ -1,0 +1,41 @@
+# `make run` serves the API on http://127.0.0.1:8000 (Swagger UI at /docs);
+# `make test` runs the tests (on PostgreSQL when TEST_DATABASE_URL is set, else SQLite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint fmt migrate bench fuzz soak clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/hospital-api migrate
+	$(BIN)/hospital-api seed-demo --if-empty
+	$(BIN)/hospital-api serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check app tests alembic bench
+	$(BIN)/ruff format --check app tests alembic bench
+	$(BIN)/mypy
+
+fmt: $(VENV)/.installed
+	$(BIN)/ruff check --fix app tests alembic bench
+	$(BIN)/ruff format app tests alembic bench
+
+migrate: $(VENV)/.installed
+	$(BIN)/hospital-api migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,44 @@
+"""The audit trail: append-only events linked by a SHA-256 hash chain."""
+
+from datetime import datetime
+
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, BigId
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_patient_id_id", "patient_id", "id"),
+        Index("ix_audit_events_actor_id_id", "actor_id", "id"),
+        Index("ix_audit_events_resource_type_resource_id", "resource_type", "resource_id"),
+        Index("ix_audit_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(BigId)
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[int | None] = mapped_column(BigId)
+    outcome: Mapped[str] = mapped_column(String(8))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    emergency_grant_id: Mapped[int | None] = mapped_column(BigId)
+    # Whose data was touched, and the actor's department then: the patient's access log.
+    patient_id: Mapped[int | None] = mapped_column(BigId)
+    department_id: Mapped[int | None] = mapped_column(BigId)
+    # sha256(previous event's hash + sha256(canonical content)), hex.
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The single row naming the chain's last event; appends lock it, so the chain stays one."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_event_id: Mapped[int | None] = mapped_column(BigId)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,5 @@
+"""Routes of the auth domain."""
+
+from app.core.routing import APIRouter
+
+router = APIRouter(tags=["auth"])

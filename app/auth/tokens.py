@@ -1,0 +1,65 @@
+"""Issuing a login's tokens: a new family, an access token and a refresh token."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import TokenFamily
+from app.core.config import Settings
+from app.core.security import IssuedToken, create_token
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access: IssuedToken
+    refresh: IssuedToken
+    expires_in: int
+
+
+def _pair(key: str, settings: Settings, user_id: int, role: str, family: str) -> TokenPair:
+    access_lifetime = timedelta(minutes=settings.access_token_expire_minutes)
+    access = create_token(
+        key,
+        user_id=user_id,
+        role=role,
+        family=family,
+        token_type="access",
+        lifetime=access_lifetime,
+    )
+    refresh = create_token(
+        key,
+        user_id=user_id,
+        role=role,
+        family=family,
+        token_type="refresh",
+        lifetime=timedelta(days=settings.refresh_token_expire_days),
+    )
+    return TokenPair(access, refresh, int(access_lifetime.total_seconds()))
+
+
+async def issue_login(
+    session: AsyncSession, key: str, settings: Settings, *, user_id: int, role: str
+) -> TokenPair:
+    """Start a new login (token family) and issue its first pair."""
+    family_id = secrets.token_hex(16)
+    pair = _pair(key, settings, user_id, role, family_id)
+    session.add(
+        TokenFamily(
+            id=family_id,
+            user_id=user_id,
+            current_refresh_jti=pair.refresh.claims.jti,
+            expires_at=pair.refresh.claims.expires_at,
+        )
+    )
+    await session.flush()
+    return pair
+
+
+def rotate(key: str, settings: Settings, family: TokenFamily, role: str) -> TokenPair:
+    """The next pair of an existing login; the family now accepts only the new refresh token."""
+    pair = _pair(key, settings, family.user_id, role, family.id)
+    family.current_refresh_jti = pair.refresh.claims.jti
+    family.expires_at = pair.refresh.claims.expires_at
+    return pair

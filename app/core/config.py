@@ -1,0 +1,105 @@
+"""Settings from the environment, validated once at start-up (fail fast)."""
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the service; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./hospital.db"
+    secret_key: str | None = Field(default=None, repr=False)
+    access_token_expire_minutes: int = Field(default=30, ge=1)
+    refresh_token_expire_days: int = Field(default=7, ge=1)
+    first_admin_username: str | None = None
+    first_admin_password: str | None = Field(default=None, repr=False)
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=10.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+    emergency_access_minutes: int = Field(default=60, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    cors_origins: list[str] = Field(default_factory=list)
+    log_format: Literal["json", "text"] = "text"
+    log_level: str = "INFO"
+    web_concurrency: int = Field(default=1, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """Accept the plain URLs that hosting platforms hand out, meaning asyncpg."""
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of an embedded database, None for memory or a server."""
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.database_url).database
+        if not database or database == ":memory:":
+            return None
+        return Path(database)
+
+    def signing_key(self) -> str:
+        """The JWT key: required in production, else generated once and kept on disk."""
+        if self.secret_key and len(self.secret_key) >= MIN_SECRET_KEY_LENGTH:
+            return self.secret_key
+        if self.environment == "production":
+            raise ConfigError(
+                "SECRET_KEY must be set to at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters when ENVIRONMENT=production"
+            )
+        if self.secret_key:
+            raise ConfigError(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        return _persisted_key(self._key_file())
+
+    def _key_file(self) -> Path:
+        database = self.sqlite_path()
+        folder = database.parent if database else Path(".")
+        return folder / ".hospital_secret_key"
+
+
+def _persisted_key(path: Path) -> str:
+    """Read the key file, or create it atomically so concurrent workers agree on one key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        candidate.write_text(secrets.token_urlsafe(48))
+        candidate.chmod(0o600)
+        try:
+            os.link(candidate, path)  # fails if another process won the race: use its key
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

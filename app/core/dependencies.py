@@ -1,0 +1,46 @@
+"""Request-scoped dependencies shared by every router."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.context import RequestMeta
+from app.core.db import session_scope
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(request.app.state.sessionmaker):
+        yield session
+
+
+# scope="function": the transaction ends (commit or rollback) before the response is sent.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_request_meta(request: Request) -> RequestMeta:
+    return RequestMeta(
+        ip=request.client.host if request.client else None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+MetaDep = Annotated[RequestMeta, Depends(get_request_meta)]
+
+
+def get_signing_key(request: Request) -> str:
+    key: str = request.app.state.signing_key
+    return key
+
+
+SigningKeyDep = Annotated[str, Depends(get_signing_key)]

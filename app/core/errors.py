@@ -1,0 +1,82 @@
+"""The project's error hierarchy; one handler in main.py turns each into its HTTP answer."""
+
+from typing import Any, ClassVar
+
+
+class AppError(Exception):
+    status_code: ClassVar[int] = 500
+    default_detail: ClassVar[str] = "Internal error"
+    # A refusal is an outcome: keep what the request recorded about it (audit, counters).
+    keeps_writes: ClassVar[bool] = False
+
+    def __init__(self, detail: Any = None, headers: dict[str, str] | None = None) -> None:
+        self.detail = self.default_detail if detail is None else detail
+        self.headers = headers or {}
+        super().__init__(str(self.detail))
+
+
+class BadRequest(AppError):
+    status_code = 400
+    default_detail = "Bad request"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    default_detail = "Could not validate credentials"
+    keeps_writes = True
+
+    def __init__(self, detail: Any = None) -> None:
+        super().__init__(detail, {"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    default_detail = "Not allowed for your role"
+    keeps_writes = True
+
+
+class NotFound(AppError):
+    status_code = 404
+    default_detail = "Not found"
+    keeps_writes = True
+
+
+class Conflict(AppError):
+    status_code = 409
+    default_detail = "Conflict with the current state"
+
+
+class PreconditionFailed(AppError):
+    status_code = 412
+    default_detail = "The resource has changed since the version given in If-Match"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    default_detail = "Request body too large"
+
+
+class InvalidInput(AppError):
+    """422 for a rule a schema cannot express, in FastAPI's validation error shape."""
+
+    status_code = 422
+
+    def __init__(self, loc: tuple[str | int, ...], msg: str, type_: str = "value_error") -> None:
+        super().__init__([{"loc": list(loc), "msg": msg, "type": type_}])
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    default_detail = "Too many attempts, try again later"
+    keeps_writes = True
+
+    def __init__(self, retry_after: int, detail: Any = None) -> None:
+        super().__init__(detail, {"Retry-After": str(max(1, retry_after))})
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    default_detail = "Service temporarily unavailable"
+
+    def __init__(self, retry_after: int = 5, detail: Any = None) -> None:
+        super().__init__(detail, {"Retry-After": str(retry_after)})

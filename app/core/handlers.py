@@ -1,0 +1,64 @@
+"""Every error answered in FastAPI's `{"detail": ...}` shape; a client's mistake is never a 500."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.core.errors import AppError
+
+logger = logging.getLogger("app.errors")
+RETRY_AFTER_SECONDS = "5"
+
+
+async def app_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AppError)
+    return JSONResponse({"detail": error.detail}, error.status_code, headers=error.headers)
+
+
+async def validation_error(_request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 shape without the `input` echo: a rejected password is never sent back."""
+    assert isinstance(error, RequestValidationError)
+    errors: list[dict[str, Any]] = [
+        {"loc": list(item.get("loc", ())), "msg": str(item.get("msg", "")), "type": item["type"]}
+        for item in error.errors()
+    ]
+    return JSONResponse({"detail": errors}, 422)
+
+
+async def integrity_error(_request: Request, _error: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "Conflict with existing data"}, 409)
+
+
+async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    logger.warning(
+        "database unavailable: %s",
+        type(error).__name__,
+        extra={"request_id": getattr(request.state, "request_id", None)},
+    )
+    return JSONResponse(
+        {"detail": "Database unavailable, retry later"},
+        503,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+async def dbapi_error(request: Request, error: Exception) -> JSONResponse:
+    """Connection-level failures are 503; anything else from the database is our bug."""
+    assert isinstance(error, DBAPIError)
+    if error.connection_invalidated:
+        return await database_unavailable(request, error)
+    raise error
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(IntegrityError, integrity_error)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout, ConnectionError, OSError):
+        app.add_exception_handler(unavailable, database_unavailable)
+    app.add_exception_handler(DBAPIError, dbapi_error)

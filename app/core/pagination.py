@@ -1,0 +1,67 @@
+"""Keyset pagination by id: `limit`, an opaque `cursor`, and a `Link: rel="next"` header."""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Query, Request, Response
+
+from app.core.errors import InvalidInput
+
+T = TypeVar("T")
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+_PREFIX = "after:"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int
+    after_id: int | None
+
+
+def encode_cursor(after_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_PREFIX}{after_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput(("query", "cursor"), "Invalid cursor") from None
+    value = raw.removeprefix(_PREFIX)
+    if value == raw or not value.isdigit() or int(value) >= 2**63:
+        raise InvalidInput(("query", "cursor"), "Invalid cursor")
+    return int(value)
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=64, description="Opaque cursor from the previous page's Link header"),
+    ] = None,
+) -> Page:
+    return Page(limit=limit, after_id=decode_cursor(cursor) if cursor is not None else None)
+
+
+PageDep = Annotated[Page, Depends(page_params)]
+
+
+def paginate(
+    rows: list[T], page: Page, request: Request, response: Response, last_id: int | None = None
+) -> list[T]:
+    """Trim the look-ahead row and announce the next page when there is one.
+
+    Repositories fetch `limit + 1` rows; the extra row only says that more exist.
+    `last_id` is the id of the last returned item (callers pass it when rows are not
+    objects with an `id`).
+    """
+    if len(rows) <= page.limit:
+        return rows
+    rows = rows[: page.limit]
+    cursor_id = last_id if last_id is not None else rows[-1].id  # type: ignore[attr-defined]
+    next_url = request.url.include_query_params(cursor=encode_cursor(cursor_id))
+    response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+    return rows

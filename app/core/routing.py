@@ -1,0 +1,31 @@
+"""Route conventions shared by every domain router."""
+
+from collections.abc import Callable
+from typing import Any
+
+import fastapi
+from fastapi.routing import APIRoute
+
+
+def operation_id(route: APIRoute) -> str:
+    """`list_doctors`, not `list_doctors_api_doctors__get`, so generated clients read well."""
+    return route.name
+
+
+class APIRouter(fastapi.APIRouter):
+    """Every path answers with and without its trailing slash, directly (no redirect).
+
+    The documented path is registered as written; its twin (slash toggled) serves the same
+    endpoint and stays out of the schema. Domain routers use this class with full paths
+    and no prefix, so each twin is made exactly once.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("generate_unique_id_function", operation_id)
+        super().__init__(**kwargs)
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().add_api_route(path, endpoint, **kwargs)
+        twin = path[:-1] if path.endswith("/") else path + "/"
+        if twin and twin != "/":
+            super().add_api_route(twin, endpoint, **{**kwargs, "include_in_schema": False})

@@ -1,0 +1,140 @@
+"""Passwords and JWTs. The only module that imports passlib or jose."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, Literal
+
+from jose import JWTError, jwt
+from passlib.context import CryptContext
+from starlette.concurrency import run_in_threadpool
+
+from app.core.db import utcnow
+
+ALGORITHM = "HS256"
+TokenType = Literal["access", "refresh"]
+
+# argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane); bcrypt hashes
+# from an older system still verify and are re-hashed to argon2id on the next login.
+_passwords = CryptContext(
+    schemes=["argon2", "bcrypt"],
+    deprecated=["bcrypt"],
+    argon2__type="ID",
+    argon2__memory_cost=19 * 1024,
+    argon2__rounds=2,
+    argon2__parallelism=1,
+)
+
+
+def hash_password_sync(password: str) -> str:
+    return str(_passwords.hash(password))
+
+
+async def hash_password(password: str) -> str:
+    """Hash off the event loop: argon2 takes tens of milliseconds of CPU."""
+    return await run_in_threadpool(hash_password_sync, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    """(matches, replacement hash when the stored one uses outdated parameters).
+
+    With no stored hash (unknown user) a dummy hash is verified instead, so the answer
+    takes as long as for a real user and timing does not reveal which usernames exist.
+    """
+    stored = password_hash or _dummy_hash()
+    ok, new_hash = await run_in_threadpool(_passwords.verify_and_update, password, stored)
+    return bool(ok) and password_hash is not None, new_hash
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return hash_password_sync(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: int
+    role: str
+    jti: str
+    family: str
+    issued_at: datetime
+    expires_at: datetime
+    type: TokenType
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    claims: TokenClaims
+
+
+class InvalidToken(Exception):
+    """Any reason a token cannot be trusted; callers answer 401 without saying which."""
+
+
+def create_token(
+    key: str,
+    *,
+    user_id: int,
+    role: str,
+    family: str,
+    token_type: TokenType,
+    lifetime: timedelta,
+) -> IssuedToken:
+    now = utcnow().replace(microsecond=0)
+    claims = TokenClaims(
+        user_id=user_id,
+        role=role,
+        jti=secrets.token_hex(16),
+        family=family,
+        issued_at=now,
+        expires_at=now + lifetime,
+        type=token_type,
+    )
+    payload = {
+        "sub": str(user_id),
+        "role": role,
+        "jti": claims.jti,
+        "fam": family,
+        "iat": int(now.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+        "type": token_type,
+    }
+    return IssuedToken(jwt.encode(payload, key, algorithm=ALGORITHM), claims)
+
+
+_DECODE_OPTIONS = {
+    "require_exp": True,
+    "require_iat": True,
+    "require_sub": True,
+    "require_jti": True,
+    "verify_aud": False,
+}
+
+
+def decode_token(key: str, token: str, expected_type: TokenType) -> TokenClaims:
+    """Verify signature (HS256 only), expiry and required claims, and the token's type."""
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            token, key, algorithms=[ALGORITHM], options=_DECODE_OPTIONS
+        )
+        if payload.get("type") != expected_type:
+            raise InvalidToken("wrong token type")
+        family, jti = payload.get("fam"), payload["jti"]
+        if not isinstance(family, str) or not isinstance(jti, str) or not family or not jti:
+            raise InvalidToken("missing family")
+        user_id = int(payload["sub"])
+        if not 0 < user_id < 2**63:
+            raise InvalidToken("bad subject")
+        return TokenClaims(
+            user_id=user_id,
+            role=str(payload.get("role", "")),
+            jti=jti,
+            family=family,
+            issued_at=datetime.fromtimestamp(int(payload["iat"]), tz=utcnow().tzinfo),
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), tz=utcnow().tzinfo),
+            type=expected_type,
+        )
+    except (JWTError, KeyError, TypeError, ValueError, OverflowError) as error:
+        raise InvalidToken(str(error)) from None

@@ -1,0 +1,75 @@
+"""The application factory: `uvicorn app.main:app` serves what `create_app()` builds."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import api
+from app.core import handlers
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from app.core.routing import operation_id
+from app.users import bootstrap
+
+DESCRIPTION = """
+Doctors, patients, departments and department-scoped patient records, with every access
+to patient data audited in a tamper-evident trail.
+
+Authenticate with **Authorize** (OAuth2 password flow against `/auth/login/`).
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Own the engine for the process's lifetime (unless a caller already attached one)."""
+    settings: Settings = app.state.settings
+    owns_engine = not hasattr(app.state, "engine")
+    if owns_engine:
+        app.state.engine = create_engine(settings)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    if settings.first_admin_username and settings.first_admin_password:
+        await bootstrap.create_admin(
+            app.state.sessionmaker, settings.first_admin_username, settings.first_admin_password
+        )
+    try:
+        yield
+    finally:
+        if owns_engine:
+            await app.state.engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Hospital Management System API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        generate_unique_id_function=operation_id,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.signing_key = settings.signing_key()  # fail fast on a missing production key
+
+    handlers.install(app)
+    api.include_routes(app)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+            expose_headers=["ETag", "Link", "Retry-After", "X-Request-ID"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,157 @@
+"""Factories for the data tests need, written straight to the test's database session."""
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.tokens import issue_login
+from app.core.config import Settings
+from app.core.db import utcnow
+from app.core.security import hash_password_sync
+from app.departments.models import Department
+from app.records.models import PatientRecord, PatientRecordVersion
+from app.users.models import DoctorProfile, PatientProfile, Role, User
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+_sequence = itertools.count(1)
+
+
+@lru_cache(maxsize=1)
+def default_password_hash() -> str:
+    """A real argon2id hash, computed once for the whole run."""
+    return hash_password_sync(DEFAULT_PASSWORD)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_sequence)}"
+
+
+async def create_department(session: AsyncSession, **fields: Any) -> Department:
+    department = Department(
+        name=fields.pop("name", unique("Department ")),
+        description=fields.pop("description", "A department"),
+        location=fields.pop("location", "Building A"),
+        specialization=fields.pop("specialization", "General"),
+        **fields,
+    )
+    session.add(department)
+    await session.commit()
+    return department
+
+
+async def create_user(
+    session: AsyncSession,
+    role: Role | str = Role.PATIENT,
+    *,
+    password: str | None = None,
+    is_active: bool = True,
+    **fields: Any,
+) -> User:
+    username = fields.pop("username", unique(f"{role}_"))
+    user = User(
+        username=username,
+        email=fields.pop("email", f"{username}@example.org"),
+        full_name=fields.pop("full_name", f"Name of {username}"),
+        password_hash=hash_password_sync(password) if password else default_password_hash(),
+        role=str(role),
+        is_active=is_active,
+    )
+    session.add(user)
+    await session.flush()
+    if role == Role.DOCTOR:
+        session.add(
+            DoctorProfile(
+                user_id=user.id,
+                department_id=fields.pop("department_id", None),
+                specialization=fields.pop("specialization", "Cardiology"),
+                license_number=fields.pop("license_number", unique("LIC-")),
+            )
+        )
+    elif role == Role.PATIENT:
+        session.add(
+            PatientProfile(
+                user_id=user.id,
+                date_of_birth=fields.pop("date_of_birth", None),
+                sex=fields.pop("sex", None),
+                phone=fields.pop("phone", None),
+            )
+        )
+    assert not fields, f"unused factory fields: {sorted(fields)}"
+    await session.commit()
+    return user
+
+
+async def create_admin(session: AsyncSession, **fields: Any) -> User:
+    return await create_user(session, Role.ADMIN, **fields)
+
+
+async def create_doctor(
+    session: AsyncSession, department: Department | None = None, **fields: Any
+) -> User:
+    return await create_user(
+        session, Role.DOCTOR, department_id=department.id if department else None, **fields
+    )
+
+
+async def create_patient(session: AsyncSession, **fields: Any) -> User:
+    return await create_user(session, Role.PATIENT, **fields)
+
+
+async def create_record(
+    session: AsyncSession, *, patient: User, doctor: User, department: Department, **fields: Any
+) -> PatientRecord:
+    now = utcnow()
+    content = {
+        "diagnosis": fields.pop("diagnosis", "Hypertension"),
+        "observations": fields.pop("observations", "BP 150/95"),
+        "treatments": fields.pop("treatments", "Lisinopril 10 mg"),
+        "notes": fields.pop("notes", None),
+    }
+    assert not fields, f"unused factory fields: {sorted(fields)}"
+    record = PatientRecord(
+        patient_id=patient.id,
+        department_id=department.id,
+        author_id=doctor.id,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        **content,
+    )
+    session.add(record)
+    await session.flush()
+    session.add(
+        PatientRecordVersion(
+            record_id=record.id,
+            version=1,
+            patient_id=patient.id,
+            department_id=department.id,
+            author_id=doctor.id,
+            created_at=now,
+            updated_at=now,
+            **content,
+        )
+    )
+    await session.commit()
+    return record
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access: str
+    refresh: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+async def tokens_for(session: AsyncSession, settings: Settings, user: User) -> Tokens:
+    """Real tokens of a new login, without spending an argon2 verify on each test."""
+    pair = await issue_login(
+        session, settings.signing_key(), settings, user_id=user.id, role=user.role
+    )
+    await session.commit()
+    return Tokens(pair.access.token, pair.refresh.token)
