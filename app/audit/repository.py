@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import content_digest, link
@@ -68,27 +68,26 @@ _APPEND_POSTGRES = text(
 
 
 async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
-    if session.bind.dialect.name == "postgresql":
-        for event in events:
-            params = {**_fields(event), "digest": event.digest()}
-            await session.execute(_APPEND_POSTGRES, params)
+    """Append events to the chain in a constant number of statements, whatever their count."""
+    if not events:
         return
-    # SQLite: BEGIN IMMEDIATE already serializes writers; chain in Python.
-    head = await session.scalar(
-        select(AuditChainHead.last_hash).where(AuditChainHead.id == CHAIN_HEAD_ID)
+    if len(events) == 1 and session.bind.dialect.name == "postgresql":
+        event = events[0]
+        await session.execute(_APPEND_POSTGRES, {**_fields(event), "digest": event.digest()})
+        return
+    # Lock the head (SQLite: BEGIN IMMEDIATE already holds the write lock), chain in Python.
+    last_hash = await session.scalar(
+        select(AuditChainHead.last_hash).where(AuditChainHead.id == CHAIN_HEAD_ID).with_for_update()
     )
-    last_hash = head or ""
-    last_id = None
+    rows = []
     for event in events:
-        last_hash = link(last_hash, event.digest())
-        row = AuditEvent(**_fields(event), hash=last_hash)
-        session.add(row)
-        await session.flush()
-        last_id = row.id
+        last_hash = link(last_hash or "", event.digest())
+        rows.append({**_fields(event), "hash": last_hash})
+    ids = (await session.execute(insert(AuditEvent).returning(AuditEvent.id), rows)).scalars()
     await session.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == CHAIN_HEAD_ID)
-        .values(last_event_id=last_id, last_hash=last_hash)
+        .values(last_event_id=max(ids), last_hash=last_hash)
     )
 
 
