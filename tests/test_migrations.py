@@ -1,0 +1,51 @@
+"""The migrations build exactly the models' schema, and go down and up again cleanly."""
+
+import asyncio
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from alembic import command
+from app.models import Base
+from tests.conftest import alembic_config
+
+
+async def _schema_differences(url: str) -> list[Any]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+
+        def compare(sync_connection: Any) -> list[Any]:
+            context = MigrationContext.configure(
+                sync_connection, opts={"compare_server_default": True}
+            )
+            return list(compare_metadata(context, Base.metadata))
+
+        differences = await connection.run_sync(compare)
+    await engine.dispose()
+    return differences
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        names = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    await engine.dispose()
+    return names
+
+
+async def test_migrations_match_the_models(fresh_database_url: Any) -> None:
+    url = await fresh_database_url()
+    assert await _schema_differences(url) == []
+
+
+async def test_downgrade_to_base_and_upgrade_again(fresh_database_url: Any) -> None:
+    url = await fresh_database_url()
+    config = alembic_config(url)
+    await asyncio.to_thread(command.downgrade, config, "base")
+    assert await _tables(url) <= {"alembic_version"}
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert set(Base.metadata.tables) <= await _tables(url)
+    assert await _schema_differences(url) == []
