@@ -1,6 +1,6 @@
 """Who is calling: the bearer token checked against the database, and role requirements."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends
@@ -55,7 +55,19 @@ async def get_principal(
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-def require_role(*roles: str) -> Callable[..., Principal]:
+async def get_optional_principal(
+    token: TokenDep, session: SessionDep, key: SigningKeyDep, meta: MetaDep
+) -> Principal | None:
+    """None without a token; a token that is given must be valid (else 401)."""
+    if token is None:
+        return None
+    return await get_principal(token, session, key, meta)
+
+
+OptionalUser = Annotated[Principal | None, Depends(get_optional_principal)]
+
+
+def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     async def check(principal: CurrentUser, session: SessionDep) -> Principal:
         if principal.role not in roles:
             audit.record(
