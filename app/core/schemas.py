@@ -1,14 +1,18 @@
 """Building blocks shared by every domain's schemas."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
 
-def _reject_nul(value: str) -> str:
+def reject_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
+
+
+# For string query parameters: `Annotated[str, Query(max_length=100), NoNul]`.
+NoNul = AfterValidator(reject_nul)
 
 
 def text(max_length: int, min_length: int = 0) -> type[str]:
@@ -16,14 +20,23 @@ def text(max_length: int, min_length: int = 0) -> type[str]:
     return Annotated[  # type: ignore[return-value]
         str,
         StringConstraints(min_length=min_length, max_length=max_length),
-        AfterValidator(_reject_nul),
+        NoNul,
     ]
 
 
 class RequestModel(BaseModel):
-    """Request bodies: unknown fields are refused, so nothing can be set by accident."""
+    """Request bodies: unknown fields are refused, and no string may hold a NUL character
+    (PostgreSQL cannot store one; it is never legitimate input). Bound every string field
+    with `Annotated[str, StringConstraints(max_length=...)]`."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return reject_nul(value)
+        return value
 
 
 class ResponseModel(BaseModel):
