@@ -1,5 +1,236 @@
-"""Routes of the auth domain."""
+"""Routes of the auth domain: register, login, refresh, logout, me, password change."""
 
+import json
+from typing import Any
+
+from fastapi import Depends, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from app.auth import service
+from app.auth.dependencies import CurrentUser, OptionalUser
+from app.auth.schemas import (
+    ErrorMessage,
+    LoginForm,
+    LoginRequest,
+    PasswordChangeRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenResponse,
+    UserPublic,
+)
+from app.auth.tokens import TokenPair
+from app.core.dependencies import MetaDep, SessionDep, SettingsDep, SigningKeyDep
 from app.core.routing import APIRouter
 
 router = APIRouter(tags=["auth"])
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+VALIDATION_ERROR_REF = {"$ref": "#/components/schemas/HTTPValidationError"}
+
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return {"model": ErrorMessage, "description": description, **extra}
+
+
+UNAUTHORIZED = _error(
+    "No, bad, expired or revoked token (with `WWW-Authenticate: Bearer`).",
+    headers={"WWW-Authenticate": {"schema": {"type": "string"}, "example": "Bearer"}},
+)
+INVALID_INPUT = {
+    "description": "Invalid input; `detail` names the field. Rejected values are never echoed.",
+    "content": {"application/json": {"schema": VALIDATION_ERROR_REF}},
+}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
+    response.headers.update(NO_STORE)  # RFC 6749 §5.1: token responses are never cached
+    return TokenResponse(
+        access_token=pair.access.token,
+        token_type="bearer",
+        expires_in=pair.expires_in,
+        refresh_token=pair.refresh.token,
+    )
+
+
+@router.post(
+    "/auth/register/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    summary="Register a user",
+    description=(
+        "Anyone may register a **patient** (the default role). Registering a **doctor** "
+        "(`department_id`, `specialization`, `license_number`) or an **admin** needs an "
+        "admin's bearer token. Username and email are unique regardless of letter case."
+    ),
+    responses={
+        401: UNAUTHORIZED,
+        403: _error("A role other than `patient` without an admin's token."),
+        409: _error("The username or the email is already registered (any letter case)."),
+        422: INVALID_INPUT,
+    },
+)
+async def register(
+    data: RegisterRequest, caller: OptionalUser, session: SessionDep, meta: MetaDep
+) -> Any:
+    return await service.register(session, meta, caller, data)
+
+
+def _validation_error(error: ValidationError) -> RequestValidationError:
+    return RequestValidationError(
+        [{**item, "loc": ("body", *item["loc"])} for item in error.errors()]
+    )
+
+
+async def login_credentials(request: Request) -> service.Credentials:
+    """The credentials from a JSON body or from the OAuth2 password form (Swagger's Authorize)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    model: type[LoginRequest] | type[LoginForm]
+    data: Any
+    if content_type in FORM_TYPES:
+        model = LoginForm
+        data = dict((await request.form()).multi_items())
+    else:
+        model = LoginRequest
+        try:
+            data = json.loads(await request.body())
+        except ValueError:
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}]
+            ) from None
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as error:
+        raise _validation_error(error) from None
+    return service.Credentials(parsed.username, parsed.password)
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"schema": model.model_json_schema()}
+
+
+@router.post(
+    "/auth/login/",
+    response_model=TokenResponse,
+    summary="Log in",
+    description=(
+        "Exchange a username and password for an access token and a refresh token. "
+        "Send JSON `{username, password}` or the OAuth2 password form "
+        "(`application/x-www-form-urlencoded`, as Swagger's **Authorize** does). "
+        "After 5 failures for one username within 15 minutes every attempt is refused "
+        "with 429 until the window passes, even with the right password."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": _body_schema(LoginRequest),
+                "application/x-www-form-urlencoded": _body_schema(LoginForm),
+            },
+        }
+    },
+    responses={
+        401: _error(
+            "Wrong username or password, or an inactive user: one answer for all.",
+            headers=UNAUTHORIZED["headers"],
+        ),
+        422: INVALID_INPUT,
+        429: _error(
+            "Too many failed logins for this username.",
+            headers={
+                "Retry-After": {
+                    "schema": {"type": "integer"},
+                    "description": "Seconds until logins are accepted again",
+                }
+            },
+        ),
+    },
+)
+async def login(
+    credentials: service.Credentials = Depends(login_credentials),  # noqa: B008
+    *,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: SigningKeyDep,
+    meta: MetaDep,
+    response: Response,
+) -> Any:
+    pair = await service.login(session, key, settings, meta, credentials)
+    return _token_response(pair, response)
+
+
+@router.post(
+    "/auth/refresh/",
+    response_model=TokenResponse,
+    summary="Refresh the tokens",
+    description=(
+        "Exchange a refresh token for a new pair. Each refresh token works once: "
+        "presenting one that was already used revokes every token of that login."
+    ),
+    responses={
+        401: _error("Bad, expired, used or revoked refresh token (or an access token)."),
+        422: INVALID_INPUT,
+    },
+)
+async def refresh_tokens(
+    data: RefreshRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: SigningKeyDep,
+    meta: MetaDep,
+    response: Response,
+) -> Any:
+    pair = await service.refresh(session, key, settings, meta, data.refresh_token)
+    return _token_response(pair, response)
+
+
+@router.post(
+    "/auth/logout/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Log out",
+    description="Revoke the presented access token and every token of its login, everywhere.",
+    responses={401: UNAUTHORIZED},
+)
+async def logout(principal: CurrentUser, session: SessionDep) -> Response:
+    await service.logout(session, principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/auth/me",
+    response_model=UserPublic,
+    summary="The current user",
+    responses={401: UNAUTHORIZED},
+)
+async def get_me(principal: CurrentUser, session: SessionDep) -> Any:
+    return await service.me(session, principal)
+
+
+@router.post(
+    "/auth/password/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Change the password",
+    description=(
+        "Needs the current password. Afterwards every token issued to the user before "
+        "the change is refused (log in again). A wrong `current_password` is a 422 naming "
+        "it and counts toward the lock-out like a failed login."
+    ),
+    responses={
+        401: UNAUTHORIZED,
+        422: INVALID_INPUT,
+        429: _error("Too many wrong passwords for this user; see `Retry-After`."),
+    },
+)
+async def change_password(
+    data: PasswordChangeRequest,
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    await service.change_password(
+        session, settings, principal, data.current_password, data.new_password
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

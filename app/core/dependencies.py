@@ -1,6 +1,7 @@
 """Request-scoped dependencies shared by every router."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,9 +11,13 @@ from app.core.config import Settings
 from app.core.context import RequestMeta
 from app.core.db import session_scope
 
+_session_scope = asynccontextmanager(session_scope)
+
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(request.app.state.sessionmaker):
+    # A context manager, not `async for`: the endpoint's error must be thrown into
+    # session_scope, which commits a refusal's writes (keeps_writes) or rolls back.
+    async with _session_scope(request.app.state.sessionmaker) as session:
         yield session
 
 

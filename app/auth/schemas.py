@@ -1,0 +1,153 @@
+"""Request and response bodies of the auth domain. No response model has a password field."""
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from app.auth.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+from app.core.db import utcnow
+from app.core.schemas import RequestModel, ResponseModel, text
+from app.users.models import Role, Sex
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@+-]+$"
+# A login may present whatever it likes (it fails with 401); only the size is bounded,
+# so that nobody makes the server hash megabytes.
+PRESENTED_PASSWORD_MAX = 1024
+
+Username = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=150, pattern=USERNAME_PATTERN),
+    Field(examples=["alice.smith"]),
+]
+
+
+def _check_email(value: str) -> str:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not a valid email address: {error}") from None
+    return value  # stored exactly as sent; uniqueness is case-insensitive (email_key)
+
+
+Email = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=254),
+    AfterValidator(_check_email),
+    Field(json_schema_extra={"format": "email"}, examples=["alice@example.org"]),
+]
+
+
+def _check_password(value: str) -> str:
+    problem = password_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+NewPassword = Annotated[
+    str,
+    Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH, json_schema_extra={"writeOnly": True}),
+    AfterValidator(_check_password),
+]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+PresentedPassword = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=PRESENTED_PASSWORD_MAX),
+    AfterValidator(_no_nul),
+    Field(json_schema_extra={"writeOnly": True}),
+]
+
+
+class RegisterRequest(RequestModel):
+    username: Username
+    email: Email
+    password: NewPassword
+    full_name: text(200, 1)  # type: ignore[valid-type]
+    role: Role = Role.PATIENT
+    # doctors only
+    department_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    specialization: text(200) | None = None  # type: ignore[valid-type]
+    license_number: text(64) | None = None  # type: ignore[valid-type]
+    # patients only
+    date_of_birth: date | None = None
+    sex: Sex | None = None
+    phone: text(32) | None = None  # type: ignore[valid-type]
+
+    @field_validator("password")
+    @classmethod
+    def _not_the_username(cls, value: str, info: ValidationInfo) -> str:
+        username = info.data.get("username")
+        problem = password_problem(value, username) if isinstance(username, str) else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _not_in_the_future(cls, value: date | None) -> date | None:
+        if value is not None and value > utcnow().date():
+            raise ValueError("must not be in the future")
+        return value
+
+
+class LoginRequest(RequestModel):
+    username: text(150, 1)  # type: ignore[valid-type]
+    password: PresentedPassword
+
+
+class LoginForm(RequestModel):
+    """The OAuth2 password grant as Swagger's Authorize sends it (form-encoded)."""
+
+    grant_type: Literal["password"] | None = None
+    username: text(150, 1)  # type: ignore[valid-type]
+    password: PresentedPassword
+    scope: text(1000) = ""  # type: ignore[valid-type]
+    client_id: text(200) | None = None  # type: ignore[valid-type]
+    client_secret: text(200) | None = Field(  # type: ignore[valid-type]
+        default=None, json_schema_extra={"writeOnly": True}
+    )
+
+
+class RefreshRequest(RequestModel):
+    refresh_token: text(4096, 1)  # type: ignore[valid-type]
+
+
+class PasswordChangeRequest(RequestModel):
+    current_password: PresentedPassword
+    new_password: NewPassword
+
+
+class TokenResponse(ResponseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Lifetime of the access token, in seconds")
+    refresh_token: str
+
+
+class UserPublic(ResponseModel):
+    id: int
+    username: str
+    email: str
+    full_name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+
+
+class ErrorMessage(ResponseModel):
+    detail: str

@@ -1,0 +1,320 @@
+"""The rules of authentication: who may register whom, login with lock-out, rotation,
+revocation and password change. Every outcome is audited; no secret is ever recorded."""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.audit.service import Outcome
+from app.auth import repository
+from app.auth.models import LoginFailure
+from app.auth.passwords import password_problem
+from app.auth.schemas import RegisterRequest
+from app.auth.tokens import TokenPair, issue_login, rotate
+from app.core.config import Settings
+from app.core.context import Principal, RequestMeta
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
+from app.core.security import InvalidToken, decode_token, hash_password, verify_password
+from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
+
+BAD_CREDENTIALS = "Incorrect username or password"
+DOCTOR_FIELDS = ("department_id", "specialization", "license_number")
+PATIENT_FIELDS = ("date_of_birth", "sex", "phone")
+
+
+class WrongCurrentPassword(InvalidInput):
+    """422 that keeps the request's writes: the failure count and its audit event."""
+
+    keeps_writes = True
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    username: str
+    password: str
+
+
+# --- registration -------------------------------------------------------------------------
+
+
+async def register(
+    session: AsyncSession, meta: RequestMeta, caller: Principal | None, data: RegisterRequest
+) -> User:
+    """Anyone may register a patient; only an admin may register doctors and admins."""
+    role = Role(data.role)
+    if role != Role.PATIENT and not (caller and caller.is_admin):
+        audit.record(
+            session,
+            meta=meta,
+            actor=caller,
+            action="auth.register",
+            resource_type="user",
+            outcome=Outcome.DENIED,
+        )
+        raise Forbidden("Only an admin may register doctors and admins")
+    allowed = {Role.DOCTOR: DOCTOR_FIELDS, Role.PATIENT: PATIENT_FIELDS}.get(role, ())
+    for field in (*DOCTOR_FIELDS, *PATIENT_FIELDS):
+        if field not in allowed and getattr(data, field) is not None:
+            raise InvalidInput(("body", field), f"not accepted for role {role.value}")
+    if data.department_id is not None and not await repository.department_exists(
+        session, data.department_id
+    ):
+        raise InvalidInput(("body", "department_id"), "department does not exist")
+    taken = await repository.taken_fields(session, data.username, data.email)
+    if taken:
+        raise Conflict(f"{' and '.join(taken).capitalize()} already registered")
+
+    user = User(
+        username=data.username,
+        email=data.email,
+        full_name=data.full_name,
+        password_hash=await hash_password(data.password),
+        role=role.value,
+        is_active=True,
+    )
+    profile: DoctorProfile | PatientProfile | None = None
+    if role == Role.DOCTOR:
+        profile = DoctorProfile(
+            department_id=data.department_id,
+            specialization=data.specialization,
+            license_number=data.license_number,
+        )
+    elif role == Role.PATIENT:
+        profile = PatientProfile(
+            date_of_birth=data.date_of_birth,
+            sex=data.sex.value if data.sex else None,
+            phone=data.phone,
+        )
+    try:
+        # A concurrent registration of the same name passes the check above; the unique
+        # constraint decides, and the loser answers 409.
+        await repository.add_user(session, user, profile)
+    except IntegrityError:
+        raise Conflict("Username or email already registered") from None
+    audit.record(
+        session,
+        meta=meta,
+        actor=caller,
+        actor_id=None if caller else user.id,
+        action="auth.register",
+        resource_type="user",
+        resource_id=user.id,
+        patient_id=user.id if role == Role.PATIENT else None,
+    )
+    return user
+
+
+# --- login and lock-out -------------------------------------------------------------------
+
+
+def _window(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.login_window_minutes)
+
+
+def _locked_for(counter: LoginFailure, settings: Settings, now: datetime) -> int | None:
+    """Seconds until the lock-out ends, or None when the username is not locked."""
+    window_end = counter.window_started_at + _window(settings)
+    if counter.failures >= settings.login_max_failures and now < window_end:
+        return max(1, math.ceil((window_end - now).total_seconds()))
+    return None
+
+
+def _count_failure(counter: LoginFailure, settings: Settings, now: datetime) -> None:
+    if now >= counter.window_started_at + _window(settings):
+        counter.failures, counter.window_started_at = 1, now
+    else:
+        counter.failures += 1
+
+
+async def _refuse_if_locked(
+    session: AsyncSession,
+    meta: RequestMeta,
+    settings: Settings,
+    counter: LoginFailure,
+    user: User | None,
+    now: datetime,
+) -> None:
+    """While locked nothing is verified and the lock is not extended."""
+    retry_after = _locked_for(counter, settings, now)
+    if retry_after is not None:
+        audit.record(
+            session,
+            meta=meta,
+            actor_id=user.id if user else None,
+            action="auth.lockout",
+            resource_type="user",
+            resource_id=user.id if user else None,
+            outcome=Outcome.DENIED,
+        )
+        raise TooManyRequests(retry_after, "Too many failed logins, try again later")
+
+
+async def login(
+    session: AsyncSession, key: str, settings: Settings, meta: RequestMeta, creds: Credentials
+) -> TokenPair:
+    """Unknown user, wrong password and inactive user are one answer, in about one time."""
+    now = utcnow()
+    # The counter is locked first, so concurrent attempts on one username decide in turn.
+    counter = await repository.lock_login_failures(session, casefold_key(creds.username))
+    user = await repository.user_by_username(session, creds.username)
+    await _refuse_if_locked(session, meta, settings, counter, user, now)
+
+    ok, new_hash = await verify_password(creds.password, user.password_hash if user else None)
+    if user is None or not ok or not user.is_active:
+        _count_failure(counter, settings, now)
+        audit.record(
+            session,
+            meta=meta,
+            actor_id=user.id if user else None,
+            action="auth.login",
+            resource_type="user",
+            resource_id=user.id if user else None,
+            outcome=Outcome.FAILED,
+        )
+        raise Unauthorized(BAD_CREDENTIALS)
+
+    counter.failures, counter.window_started_at = 0, now
+    if new_hash:
+        user.password_hash = new_hash
+    pair = await issue_login(session, key, settings, user_id=user.id, role=user.role)
+    audit.record(
+        session,
+        meta=meta,
+        actor_id=user.id,
+        action="auth.login",
+        resource_type="user",
+        resource_id=user.id,
+    )
+    return pair
+
+
+# --- refresh and logout -------------------------------------------------------------------
+
+
+async def refresh(
+    session: AsyncSession, key: str, settings: Settings, meta: RequestMeta, token: str
+) -> TokenPair:
+    """Rotate: the family accepts one refresh token at a time; a used one revokes it all."""
+    try:
+        claims = decode_token(key, token, "refresh")
+    except InvalidToken:
+        raise Unauthorized() from None
+    now = utcnow()
+    family = await repository.lock_family(session, claims.family)
+    if family is None or family.user_id != claims.user_id:
+        raise Unauthorized()
+    owner_id = family.user_id
+
+    def refuse(action: str, outcome: Outcome) -> Unauthorized:
+        audit.record(
+            session,
+            meta=meta,
+            actor_id=owner_id,
+            action=action,
+            resource_type="user",
+            resource_id=owner_id,
+            outcome=outcome,
+        )
+        return Unauthorized()
+
+    if family.revoked_at is not None or family.expires_at <= now:
+        raise refuse("auth.refresh", Outcome.FAILED)
+    if family.current_refresh_jti != claims.jti:
+        # Someone holds an already used refresh token: a copy leaked. End the whole login.
+        family.revoked_at = now
+        raise refuse("auth.refresh_reuse", Outcome.DENIED)
+    user = await repository.lock_user(session, family.user_id)
+    if (
+        user is None
+        or not user.is_active
+        or claims.issued_at < user.tokens_valid_after.replace(microsecond=0)
+    ):
+        raise refuse("auth.refresh", Outcome.FAILED)
+    pair = rotate(key, settings, family, user.role)  # role from the database row
+    audit.record(
+        session,
+        meta=meta,
+        actor_id=user.id,
+        action="auth.refresh",
+        resource_type="user",
+        resource_id=user.id,
+    )
+    return pair
+
+
+async def logout(session: AsyncSession, principal: Principal) -> None:
+    """Refuse the presented access token and every token of its login, in every process."""
+    await repository.revoke_token(session, principal.token_jti, principal.token_expires_at)
+    await repository.revoke_family(session, principal.token_family, utcnow())
+    audit.record(
+        session,
+        meta=principal.meta,
+        actor=principal,
+        action="auth.logout",
+        resource_type="user",
+        resource_id=principal.id,
+    )
+
+
+# --- the caller's account -----------------------------------------------------------------
+
+
+async def me(session: AsyncSession, principal: Principal) -> User:
+    user = await session.get(User, principal.id)
+    if user is None:  # deleted since the token check of this very request
+        raise Unauthorized()
+    return user
+
+
+async def change_password(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+) -> None:
+    """New hash, and every token issued before now is refused (all logins revoked).
+
+    A wrong current password counts toward the username's lock-out, like a failed login,
+    so a stolen access token cannot be used to guess the password.
+    """
+    problem = password_problem(new_password, principal.username)
+    if problem:
+        raise InvalidInput(("body", "new_password"), problem)
+    now = utcnow()
+    counter = await repository.lock_login_failures(session, casefold_key(principal.username))
+    user = await repository.lock_user(session, principal.id)
+    if user is None:
+        raise Unauthorized()
+    await _refuse_if_locked(session, principal.meta, settings, counter, user, now)
+    ok, _ = await verify_password(current_password, user.password_hash)
+    if not ok:
+        _count_failure(counter, settings, now)
+        audit.record(
+            session,
+            meta=principal.meta,
+            actor=principal,
+            action="auth.password_change",
+            resource_type="user",
+            resource_id=user.id,
+            outcome=Outcome.FAILED,
+        )
+        raise WrongCurrentPassword(("body", "current_password"), "is incorrect")
+
+    counter.failures, counter.window_started_at = 0, now
+    user.password_hash = await hash_password(new_password)
+    user.tokens_valid_after = now
+    await repository.revoke_user_families(session, user.id, now)
+    audit.record(
+        session,
+        meta=principal.meta,
+        actor=principal,
+        action="auth.password_change",
+        resource_type="user",
+        resource_id=user.id,
+    )
