@@ -1,5 +1,132 @@
-"""Routes of the departments domain."""
+"""Routes of departments, their doctors and their patients."""
 
+from typing import Annotated, Any
+
+from fastapi import Path, Request, Response, status
+
+from app.auth.dependencies import CurrentUser, RequireAdmin, RequireAdminOrDoctor, RequireDoctor
+from app.core.dependencies import SessionDep
+from app.core.pagination import PageDep, paginate
+from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
+from app.departments import service
+from app.departments.schemas import DepartmentCreate, DepartmentPublic, DepartmentUpdate
+from app.users.schemas import DoctorPublic, PatientPublic
 
 router = APIRouter(tags=["departments"])
+
+DepartmentId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get(
+    "/department/",
+    summary="List departments",
+    description="Departments in id order. Any authenticated user.",
+    response_model=list[DepartmentPublic],
+    responses=errors(401),
+)
+async def list_departments(
+    _caller: CurrentUser, session: SessionDep, page: PageDep, request: Request, response: Response
+) -> Any:
+    rows = await service.list_departments(session, page)
+    return paginate(list(rows), page, request, response)
+
+
+@router.get(
+    "/department/{department_id}",
+    summary="Get a department",
+    description="One department. Any authenticated user.",
+    response_model=DepartmentPublic,
+    responses=errors(401, 404),
+)
+async def get_department(
+    _caller: CurrentUser, session: SessionDep, department_id: DepartmentId
+) -> Any:
+    return await service.get_department(session, department_id)
+
+
+@router.post(
+    "/department/",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a department",
+    description="The name is unique, case-insensitively (409 when taken). Admins only.",
+    response_model=DepartmentPublic,
+    responses=errors(401, 403, 409),
+)
+async def create_department(
+    _caller: RequireAdmin, session: SessionDep, data: DepartmentCreate
+) -> Any:
+    return await service.create_department(session, data)
+
+
+@router.patch(
+    "/department/{department_id}",
+    summary="Update a department",
+    description="Only the fields sent change; a name taken by another department is a 409. "
+    "Admins only.",
+    response_model=DepartmentPublic,
+    responses=errors(401, 403, 404, 409),
+)
+async def update_department(
+    _caller: RequireAdmin,
+    session: SessionDep,
+    department_id: DepartmentId,
+    changes: DepartmentUpdate,
+) -> Any:
+    return await service.update_department(session, department_id, changes)
+
+
+@router.delete(
+    "/department/{department_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a department",
+    description="Only an empty department: 409 while doctors or records belong to it. Admins only.",
+    response_class=Response,
+    responses=errors(401, 403, 404, 409),
+)
+async def delete_department(
+    _caller: RequireAdmin, session: SessionDep, department_id: DepartmentId
+) -> Response:
+    await service.delete_department(session, department_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/department/{department_id}/doctors",
+    summary="List a department's doctors",
+    description="Doctors of the department, in id order. Admins and doctors.",
+    response_model=list[DoctorPublic],
+    responses=errors(401, 403, 404),
+)
+async def list_department_doctors(
+    _caller: RequireAdminOrDoctor,
+    session: SessionDep,
+    department_id: DepartmentId,
+    page: PageDep,
+    request: Request,
+    response: Response,
+) -> Any:
+    rows = await service.list_doctors(session, department_id, page)
+    return paginate(list(rows), page, request, response)
+
+
+@router.get(
+    "/department/{department_id}/patients",
+    summary="List a department's patients",
+    description="Patients with at least one record in the department, in id order. Doctors "
+    "only, and only for their own department (any other department is a 404, as its records "
+    "are). Every patient listed is audited.",
+    response_model=list[PatientPublic],
+    responses=errors(401, 403, 404),
+)
+async def list_department_patients(
+    caller: RequireDoctor,
+    session: SessionDep,
+    department_id: DepartmentId,
+    page: PageDep,
+    request: Request,
+    response: Response,
+) -> Any:
+    response.headers["Cache-Control"] = "no-store"
+    rows = await service.list_patients(session, caller, department_id, page)
+    return paginate(list(rows), page, request, response)

@@ -1,5 +1,135 @@
-"""Routes of the users domain."""
+"""Routes of doctors, patients and user activation."""
 
+from typing import Annotated, Any
+
+from fastapi import Path, Query, Request, Response
+
+from app.auth.dependencies import CurrentUser, RequireAdmin, RequireAdminOrDoctor
+from app.core.dependencies import SessionDep
+from app.core.pagination import PageDep, paginate
+from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
+from app.core.schemas import text
+from app.users import service
+from app.users.schemas import (
+    DoctorPublic,
+    DoctorUpdate,
+    PatientPublic,
+    UserActivation,
+    UserPublic,
+)
 
 router = APIRouter(tags=["users"])
+
+DoctorId = Annotated[int, Path(ge=1, le=MAX_ID, description="The doctor's user id")]
+PatientId = Annotated[int, Path(ge=1, le=MAX_ID, description="The patient's user id")]
+UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
+NO_STORE = "no-store"
+
+
+@router.get(
+    "/doctors/",
+    summary="List doctors",
+    description="Doctors in id order, optionally only those of one department. Admins and doctors.",
+    response_model=list[DoctorPublic],
+    responses=errors(401, 403),
+)
+async def list_doctors(
+    _caller: RequireAdminOrDoctor,
+    session: SessionDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
+    department_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only doctors of this department")
+    ] = None,
+) -> Any:
+    rows = await service.list_doctors(session, page, department_id)
+    return paginate(list(rows), page, request, response)
+
+
+@router.get(
+    "/doctors/{doctor_id}",
+    summary="Get a doctor",
+    description="One doctor's profile. Admins and doctors.",
+    response_model=DoctorPublic,
+    responses=errors(401, 403, 404),
+)
+async def get_doctor(
+    _caller: RequireAdminOrDoctor, session: SessionDep, doctor_id: DoctorId
+) -> Any:
+    return await service.get_doctor(session, doctor_id)
+
+
+@router.patch(
+    "/doctors/{doctor_id}",
+    summary="Update a doctor",
+    description="Assign a doctor's department (`null` removes it), specialization or license "
+    "number; only the fields sent change. An unknown department is a 422. Admins only.",
+    response_model=DoctorPublic,
+    responses=errors(401, 403, 404),
+)
+async def update_doctor(
+    _caller: RequireAdmin, session: SessionDep, doctor_id: DoctorId, changes: DoctorUpdate
+) -> Any:
+    return await service.update_doctor(session, doctor_id, changes)
+
+
+@router.get(
+    "/patients/",
+    summary="List patients",
+    description="Patients in id order. `q` keeps those whose full name or username contains "
+    "it, case-insensitively (`%` and `_` match themselves). Admins and doctors; every patient "
+    "listed is audited.",
+    response_model=list[PatientPublic],
+    responses=errors(401, 403),
+)
+async def list_patients(
+    caller: RequireAdminOrDoctor,
+    session: SessionDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
+    q: Annotated[
+        text(100) | None,  # type: ignore[valid-type]
+        Query(description="Full name or username contains this (case-insensitive)"),
+    ] = None,
+) -> Any:
+    response.headers["Cache-Control"] = NO_STORE
+    rows = await service.list_patients(session, caller, page, q)
+    return paginate(list(rows), page, request, response)
+
+
+@router.get(
+    "/patients/{patient_id}",
+    summary="Get a patient",
+    description="One patient's profile. Admins and doctors read any patient; a patient reads "
+    "only himself (anyone else is a 404). Audited.",
+    response_model=PatientPublic,
+    responses=errors(401, 404),
+)
+async def get_patient(
+    caller: CurrentUser, session: SessionDep, patient_id: PatientId, response: Response
+) -> Any:
+    response.headers["Cache-Control"] = NO_STORE
+    return await service.get_patient(session, caller, patient_id)
+
+
+@router.patch(
+    "/users/{user_id}",
+    summary="Activate or deactivate a user",
+    description='`{"is_active": false}` refuses every token of the user at once (and '
+    "tokens issued before stay refused after a later activation). An administrator cannot "
+    "deactivate himself (409). Admins only.",
+    response_model=UserPublic,
+    responses=errors(401, 403, 404, 409),
+)
+async def update_user(
+    caller: RequireAdmin,
+    session: SessionDep,
+    user_id: UserId,
+    changes: UserActivation,
+    response: Response,
+) -> Any:
+    response.headers["Cache-Control"] = NO_STORE
+    return await service.set_active(session, caller, user_id, changes.is_active)

@@ -1,0 +1,169 @@
+"""Rules for patient records: department-scoped writes, scoped reads, versions, audit."""
+
+import re
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.core.context import Principal
+from app.core.db import utcnow
+from app.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from app.core.pagination import Page
+from app.records import repository
+from app.records.models import PatientRecord, PatientRecordVersion
+from app.records.schemas import RecordCreate, RecordUpdate
+
+_ENTITY_TAG = re.compile(r'\s*(?:W/)?"?(\d{1,18})"?\s*')
+
+
+def parse_if_match(value: str | None) -> set[int] | None:
+    """The versions an If-Match header accepts; None when any version will do.
+
+    Accepts `"3"`, `W/"3"` and a bare `3`, or a comma-separated list of them; `*` matches
+    any version. Anything else can never match a version, so it is a 412.
+    """
+    if value is None or value.strip() == "*":
+        return None
+    versions = set()
+    for tag in value.split(","):
+        match = _ENTITY_TAG.fullmatch(tag)
+        if match is None:
+            raise PreconditionFailed('If-Match must name a version, like "3"')
+        versions.add(int(match.group(1)))
+    return versions
+
+
+def _denied(session: AsyncSession, principal: Principal, action: str, record_id: int) -> None:
+    audit.record(
+        session,
+        meta=principal.meta,
+        actor=principal,
+        action=action,
+        resource_type="record",
+        resource_id=record_id,
+        outcome=audit.Outcome.DENIED,
+    )
+
+
+async def _read(
+    session: AsyncSession, principal: Principal, record_id: int, action: str
+) -> PatientRecord:
+    found = await repository.get_visible(session, principal, record_id, utcnow())
+    if found is None:
+        _denied(session, principal, action, record_id)
+        raise NotFound("Record not found")
+    record, grant_id = found
+    audit.record(
+        session,
+        meta=principal.meta,
+        actor=principal,
+        action=action,
+        resource_type="record",
+        resource_id=record.id,
+        patient_id=record.patient_id,
+        emergency_grant_id=grant_id,
+    )
+    return record
+
+
+async def get_record(session: AsyncSession, principal: Principal, record_id: int) -> PatientRecord:
+    return await _read(session, principal, record_id, "record.read")
+
+
+async def list_records(
+    session: AsyncSession, principal: Principal, page: Page, patient_id: int | None
+) -> list[PatientRecord]:
+    rows = await repository.list_visible(session, principal, utcnow(), page, patient_id)
+    # One event per patient whose data is on the page (with the grant used, if any).
+    grants: dict[int, int | None] = {}
+    for record, grant_id in rows[: page.limit]:
+        grants[record.patient_id] = grants.get(record.patient_id) or grant_id
+    for listed_patient, grant_id in grants.items():
+        audit.record(
+            session,
+            meta=principal.meta,
+            actor=principal,
+            action="record.list",
+            resource_type="record",
+            patient_id=listed_patient,
+            emergency_grant_id=grant_id,
+        )
+    return [record for record, _grant in rows]
+
+
+async def create_record(
+    session: AsyncSession, principal: Principal, data: RecordCreate
+) -> PatientRecord:
+    if principal.department_id is None:
+        raise Conflict("You belong to no department, so you cannot write records")
+    if not await repository.is_patient(session, data.patient_id):
+        raise InvalidInput(("body", "patient_id"), "Unknown patient")
+    now = utcnow()
+    record = await repository.add(
+        session,
+        PatientRecord(
+            **data.model_dump(),
+            department_id=principal.department_id,
+            author_id=principal.id,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    audit.record(
+        session,
+        meta=principal.meta,
+        actor=principal,
+        action="record.create",
+        resource_type="record",
+        resource_id=record.id,
+        patient_id=record.patient_id,
+    )
+    return record
+
+
+async def update_record(
+    session: AsyncSession,
+    principal: Principal,
+    record_id: int,
+    changes: RecordUpdate,
+    if_match: str | None,
+) -> PatientRecord:
+    """Only a doctor of the record's department writes it (an emergency grant never does)."""
+    record = await repository.get_writable(session, principal.department_id, record_id)
+    if record is None:
+        _denied(session, principal, "record.update", record_id)
+        raise NotFound("Record not found")
+    accepted = parse_if_match(if_match)
+    if accepted is not None and record.version not in accepted:
+        raise PreconditionFailed()
+    updated = await repository.apply_update(
+        session,
+        record,
+        expected_version=record.version if accepted is not None else None,
+        values={
+            **changes.model_dump(exclude_unset=True),
+            "author_id": principal.id,
+            "updated_at": utcnow(),
+        },
+    )
+    if updated is None:  # another writer got there first
+        raise PreconditionFailed()
+    audit.record(
+        session,
+        meta=principal.meta,
+        actor=principal,
+        action="record.update",
+        resource_type="record",
+        resource_id=updated.id,
+        patient_id=updated.patient_id,
+    )
+    return updated
+
+
+async def get_history(
+    session: AsyncSession, principal: Principal, record_id: int, page: Page
+) -> tuple[PatientRecord, Sequence[PatientRecordVersion]]:
+    record = await _read(session, principal, record_id, "record.history")
+    return record, await repository.list_versions(session, record_id, page)

@@ -1,0 +1,54 @@
+"""Request and response shapes of doctors, patients and user activation."""
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import Field, StrictBool
+
+from app.core.responses import MAX_ID
+from app.core.schemas import RequestModel, ResponseModel, text
+from app.users.models import Role, Sex
+
+DepartmentRef = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class DoctorPublic(ResponseModel):
+    id: int
+    username: str
+    email: str
+    full_name: str
+    department_id: int | None
+    specialization: str | None
+    license_number: str | None
+
+
+class DoctorUpdate(RequestModel):
+    """Only the fields sent change; `department_id: null` takes the doctor out of his department."""
+
+    department_id: DepartmentRef | None = None
+    specialization: text(200) | None = None  # type: ignore[valid-type]
+    license_number: text(64) | None = None  # type: ignore[valid-type]
+
+
+class PatientPublic(ResponseModel):
+    id: int
+    username: str
+    email: str
+    full_name: str
+    date_of_birth: date | None
+    sex: Sex | None
+    phone: str | None
+
+
+class UserPublic(ResponseModel):
+    id: int
+    username: str
+    email: str
+    full_name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+
+
+class UserActivation(RequestModel):
+    is_active: StrictBool
