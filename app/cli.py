@@ -1,4 +1,5 @@
-"""The `hospital-api` command: serve, migrate, create-admin, seed-demo, purge-expired-tokens."""
+"""The `hospital-api` command: serve, migrate, create-admin, seed-demo, purge-expired-tokens,
+audit-verify."""
 
 import argparse
 import asyncio
@@ -99,6 +100,25 @@ def cmd_purge_expired_tokens(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(_args: argparse.Namespace) -> int:
+    from app.audit.verify import ChainReport, verify_chain
+
+    async def verify(maker: async_sessionmaker[AsyncSession]) -> ChainReport:
+        async with maker() as session:
+            return await verify_chain(session)
+
+    report: ChainReport = _with_sessionmaker(verify)
+    if report.ok:
+        print(f"audit chain ok: {report.events} events verified")
+        return 0
+    print(
+        f"audit chain BROKEN at event {report.first_bad_event_id} "
+        f"({report.events} events verified before it)",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hospital-api", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         "purge-expired-tokens", help="remove revocations and logins past their expiry"
     )
     purge.set_defaults(handler=cmd_purge_expired_tokens)
+
+    verify = commands.add_parser(
+        "audit-verify", help="recompute the audit hash chain; exit 1 when it is broken"
+    )
+    verify.set_defaults(handler=cmd_audit_verify)
     return parser
 
 

@@ -1,14 +1,16 @@
-"""SQL of the audit trail: the chained append and the streamed walk over the chain."""
+"""SQL of the audit trail: the chained append, the streamed walk over the chain, the lists."""
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.chain import content_digest, link
+from app.audit.chain import CONTENT_FIELDS, content_digest, link
 from app.audit.models import AuditChainHead, AuditEvent
+from app.users.models import Role, User
 
 CHAIN_HEAD_ID = 1
 
@@ -71,7 +73,7 @@ async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
     """Append events to the chain in a constant number of statements, whatever their count."""
     if not events:
         return
-    if len(events) == 1 and session.bind.dialect.name == "postgresql":
+    if len(events) == 1 and session.get_bind().dialect.name == "postgresql":
         event = events[0]
         await session.execute(_APPEND_POSTGRES, {**_fields(event), "digest": event.digest()})
         return
@@ -107,14 +109,131 @@ def _fields(event: NewEvent) -> dict[str, object]:
     }
 
 
-async def stream_chain(session: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEvent]:
-    """Every event in chain order, fetched in batches (bounded memory for millions)."""
-    result = await session.stream_scalars(
-        select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch)
+# The columns the chain covers, in a fixed order: verification reads plain rows, not ORM
+# objects (a million identity-mapped entities would cost both time and memory).
+CHAIN_COLUMNS = (
+    AuditEvent.id,
+    *(getattr(AuditEvent, name) for name in CONTENT_FIELDS),
+    AuditEvent.hash,
+)
+
+
+async def stream_chain(session: AsyncSession, batch: int = 10_000) -> AsyncIterator[Sequence[Any]]:
+    """Every event in chain order as a row (id, *CONTENT_FIELDS, hash), `batch` rows at a time.
+
+    `yield_per` makes this a server-side cursor on PostgreSQL (asyncpg, inside the
+    session's transaction), so memory stays bounded whatever the length of the chain;
+    the cursor's single snapshot sees a consistent prefix of the chain.
+    """
+    result = await session.stream(
+        select(*CHAIN_COLUMNS).order_by(AuditEvent.id).execution_options(yield_per=batch)
     )
-    async for event in result:
-        yield event
+    async for partition in result.partitions():
+        for row in partition:
+            yield row
 
 
-async def chain_head(session: AsyncSession) -> AuditChainHead | None:
-    return await session.get(AuditChainHead, CHAIN_HEAD_ID)
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    last_event_id: int | None
+    last_hash: str
+
+
+async def chain_head(session: AsyncSession) -> ChainHead | None:
+    """The head as the database holds it now (read with a query, never the identity map)."""
+    row = (
+        await session.execute(
+            select(AuditChainHead.last_event_id, AuditChainHead.last_hash).where(
+                AuditChainHead.id == CHAIN_HEAD_ID
+            )
+        )
+    ).one_or_none()
+    return ChainHead(row.last_event_id, row.last_hash) if row else None
+
+
+async def first_event_after(session: AsyncSession, event_id: int | None) -> int | None:
+    query = select(func.min(AuditEvent.id))
+    if event_id is not None:
+        query = query.where(AuditEvent.id > event_id)
+    return await session.scalar(query)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilters:
+    actor_id: int | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def list_events(
+    session: AsyncSession, filters: EventFilters, *, limit: int, after_id: int | None
+) -> list[AuditEvent]:
+    """A keyset page of events in id order (limit + 1 rows: the extra one says more exist)."""
+    query = select(AuditEvent).order_by(AuditEvent.id).limit(limit + 1)
+    if after_id is not None:
+        query = query.where(AuditEvent.id > after_id)
+    if filters.actor_id is not None:
+        query = query.where(AuditEvent.actor_id == filters.actor_id)
+    if filters.action is not None:
+        query = query.where(AuditEvent.action == filters.action)
+    if filters.resource_type is not None:
+        query = query.where(AuditEvent.resource_type == filters.resource_type)
+    if filters.resource_id is not None:
+        query = query.where(AuditEvent.resource_id == filters.resource_id)
+    if filters.since is not None:
+        query = query.where(AuditEvent.at >= filters.since)
+    if filters.until is not None:
+        query = query.where(AuditEvent.at < filters.until)
+    return list((await session.scalars(query)).all())
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogRow:
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor_name: str | None
+    actor_role: str | None
+    department_id: int | None
+    action: str
+    outcome: str
+    emergency: bool
+
+
+async def access_log(
+    session: AsyncSession, patient_id: int, *, limit: int, before_id: int | None
+) -> list[AccessLogRow]:
+    """Events that touched one patient's data, newest first, with the actor's name and role.
+
+    Walks the (patient_id, id) index backwards: keyset pages by descending id.
+    """
+    query = (
+        select(
+            AuditEvent.id,
+            AuditEvent.at,
+            AuditEvent.actor_id,
+            User.full_name,
+            User.role,
+            AuditEvent.department_id,
+            AuditEvent.action,
+            AuditEvent.outcome,
+            AuditEvent.emergency_grant_id.is_not(None),
+        )
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.patient_id == patient_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(limit + 1)
+    )
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return [AccessLogRow(*row) for row in await session.execute(query)]
+
+
+async def is_patient(session: AsyncSession, user_id: int) -> bool:
+    found = await session.scalar(
+        select(User.id).where(User.id == user_id, User.role == Role.PATIENT.value)
+    )
+    return found is not None

@@ -1,5 +1,124 @@
-"""Routes of the audit domain."""
+"""Routes of the audit trail: the admins' list and verification, the patient's access log."""
 
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request, Response
+from pydantic import AwareDatetime
+
+from app.audit import service
+from app.audit.models import AuditEvent
+from app.audit.repository import AccessLogRow, EventFilters
+from app.audit.schemas import AccessLogEntry, AuditEventPublic, ChainBroken, ChainIntact
+from app.auth.dependencies import RequireAdmin, require_role
+from app.core.context import Principal
+from app.core.dependencies import SessionDep
+from app.core.pagination import PageDep, paginate
+from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
+from app.core.schemas import text
 
 router = APIRouter(tags=["audit"])
+
+NO_STORE = "no-store"
+RequireAdminOrPatient = Annotated[Principal, Depends(require_role("admin", "patient"))]
+
+
+def event_filters(
+    actor_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Who acted")] = None,
+    action: Annotated[
+        text(64) | None,  # type: ignore[valid-type]
+        Query(description="e.g. `record.read`, `auth.login`, `access.forbidden`"),
+    ] = None,
+    resource_type: Annotated[
+        text(32) | None,  # type: ignore[valid-type]
+        Query(description="e.g. `record`, `patient`, `user`, `endpoint`"),
+    ] = None,
+    resource_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Events at or after this instant (ISO 8601 with an offset)"),
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None,
+        Query(description="Events strictly before this instant (ISO 8601 with an offset)"),
+    ] = None,
+) -> EventFilters:
+    return EventFilters(
+        actor_id=actor_id,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        since=since,
+        until=until,
+    )
+
+
+@router.get(
+    "/audit/",
+    response_model=list[AuditEventPublic],
+    summary="List audit events",
+    description=(
+        "Admins only. Events in id order (the chain's order), filtered by any combination of "
+        "`actor_id`, `action`, `resource_type`, `resource_id`, and a time window "
+        "`since` <= at < `until` (ISO 8601 with a UTC offset; a time without one is a 422). "
+        'Keyset pages: `limit`, `cursor`, `Link: <...>; rel="next"`.'
+    ),
+    responses=errors(401, 403),
+)
+async def list_audit_events(
+    admin: RequireAdmin,
+    session: SessionDep,
+    filters: Annotated[EventFilters, Depends(event_filters)],
+    page: PageDep,
+    request: Request,
+    response: Response,
+) -> list[AuditEvent]:
+    events = await service.list_events(session, admin, filters, page)
+    response.headers["Cache-Control"] = NO_STORE
+    return paginate(events, page, request, response)
+
+
+@router.get(
+    "/audit/verify",
+    response_model=ChainIntact | ChainBroken,
+    summary="Verify the audit hash chain",
+    description=(
+        "Admins only. Recomputes the SHA-256 chain over every event in order (streamed). "
+        '→ `{"ok": true, "events": N}`, or `{"ok": false, "first_bad_event_id": id}` naming '
+        "the first event that was altered, follows a removed one, or was inserted out of band "
+        "(a removed tail is named by the id the chain head still records)."
+    ),
+    responses=errors(401, 403),
+)
+async def verify_audit_chain(admin: RequireAdmin, session: SessionDep) -> ChainIntact | ChainBroken:
+    report = await service.verify(session, admin)
+    if report.ok:
+        return ChainIntact(ok=True, events=report.events)
+    assert report.first_bad_event_id is not None
+    return ChainBroken(ok=False, first_bad_event_id=report.first_bad_event_id)
+
+
+@router.get(
+    "/patients/{patient_id}/access-log",
+    response_model=list[AccessLogEntry],
+    summary="A patient's access log",
+    description=(
+        "Every access to the patient's data (profile, records, history, department lists, "
+        "emergency grants), refused attempts included, newest first: who (name, role, their "
+        "department then), what, the outcome, and whether it was under an emergency grant. "
+        "Admins: any patient. Patients: themselves only (another id is a 404). Doctors: 403. "
+        'Keyset pages by descending id: `limit`, `cursor`, `Link: <...>; rel="next"`.'
+    ),
+    responses=errors(401, 403, 404),
+)
+async def get_patient_access_log(
+    patient_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    viewer: RequireAdminOrPatient,
+    session: SessionDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
+) -> list[AccessLogRow]:
+    rows = await service.access_log(session, viewer, patient_id, page)
+    response.headers["Cache-Control"] = NO_STORE
+    return paginate(rows, page, request, response)

@@ -1,13 +1,18 @@
-"""Recording audit events; they are appended as the last write of the request's transaction."""
+"""Recording audit events (appended as the last write of the request's transaction), and
+reading the trail: the admins' list and verification, the patient's access log."""
 
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import repository
-from app.audit.repository import NewEvent
+from app.audit.models import AuditEvent
+from app.audit.repository import AccessLogRow, EventFilters, NewEvent
+from app.audit.verify import ChainReport, verify_chain
 from app.core.context import Principal, RequestMeta
 from app.core.db import before_commit, utcnow
+from app.core.errors import Forbidden, NotFound
+from app.core.pagination import Page
 
 _PENDING = "audit_pending"
 
@@ -57,3 +62,63 @@ async def _flush(session: AsyncSession) -> None:
     events = session.info.pop(_PENDING, [])
     if events:
         await repository.append(session, events)
+
+
+async def list_events(
+    session: AsyncSession, admin: Principal, filters: EventFilters, page: Page
+) -> list[AuditEvent]:
+    """A page of the trail in id order; looking at the trail is itself recorded."""
+    if not admin.is_admin:
+        raise Forbidden()
+    events = await repository.list_events(
+        session, filters, limit=page.limit, after_id=page.after_id
+    )
+    record(session, meta=admin.meta, actor=admin, action="audit.list", resource_type="audit")
+    return events
+
+
+async def verify(session: AsyncSession, admin: Principal) -> ChainReport:
+    if not admin.is_admin:
+        raise Forbidden()
+    report = await verify_chain(session)
+    record(session, meta=admin.meta, actor=admin, action="audit.verify", resource_type="audit")
+    return report
+
+
+async def access_log(
+    session: AsyncSession, viewer: Principal, patient_id: int, page: Page
+) -> list[AccessLogRow]:
+    """Who touched the patient's data, newest first: admins, and the patient himself.
+
+    Another patient gets the same 404 as for an id that is no patient (and the attempt is
+    recorded in the patient's own log).
+    """
+    if not (viewer.is_admin or viewer.is_patient):
+        raise Forbidden()
+    visible = viewer.is_admin or viewer.id == patient_id
+    exists = await repository.is_patient(session, patient_id)
+    if not (visible and exists):
+        record(
+            session,
+            meta=viewer.meta,
+            actor=viewer,
+            action="patient.access_log",
+            resource_type="patient",
+            resource_id=patient_id,
+            outcome=Outcome.DENIED,
+            patient_id=patient_id if exists else None,
+        )
+        raise NotFound("Patient not found")
+    rows = await repository.access_log(
+        session, patient_id, limit=page.limit, before_id=page.after_id
+    )
+    record(
+        session,
+        meta=viewer.meta,
+        actor=viewer,
+        action="patient.access_log",
+        resource_type="patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+    )
+    return rows

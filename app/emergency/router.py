@@ -1,5 +1,73 @@
-"""Routes of the emergency domain."""
+"""Routes of emergency ("break the glass") access: opening a grant, reviewing grants."""
 
+from typing import Annotated
+
+from fastapi import Path, Request, Response
+
+from app.auth.dependencies import RequireAdmin, RequireDoctor
+from app.core.dependencies import SessionDep, SettingsDep
+from app.core.pagination import PageDep, paginate
+from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
+from app.emergency import service
+from app.emergency.schemas import EmergencyAccessCreate, EmergencyGrantPublic, EmergencyGrantReview
 
 router = APIRouter(tags=["emergency"])
+
+NO_STORE = "no-store"
+
+
+@router.post(
+    "/patients/{patient_id}/emergency-access",
+    status_code=201,
+    response_model=EmergencyGrantPublic,
+    summary="Open emergency access to a patient's records",
+    description=(
+        "Doctors only. Lets the calling doctor read (never write) every record of the patient, "
+        "whatever its department, until `expires_at` (`EMERGENCY_ACCESS_MINUTES`, default 60). "
+        "The grant and every read under it are audited and appear in the patient's access "
+        "log. `reason`: 10-500 characters. A doctor who already sees the patient through his "
+        "department may open one too (it changes nothing for him). An id that is no "
+        "patient → 404."
+    ),
+    responses=errors(401, 403, 404),
+)
+async def open_emergency_access(
+    patient_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: EmergencyAccessCreate,
+    doctor: RequireDoctor,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> EmergencyGrantPublic:
+    grant = await service.open_grant(
+        session,
+        doctor,
+        patient_id=patient_id,
+        reason=body.reason,
+        minutes=settings.emergency_access_minutes,
+    )
+    response.headers["Cache-Control"] = NO_STORE
+    return EmergencyGrantPublic.model_validate(grant)
+
+
+@router.get(
+    "/audit/emergency-access",
+    response_model=list[EmergencyGrantReview],
+    summary="Review emergency access grants",
+    description=(
+        "Admins only. Every grant ever opened, newest first, with `active` (not yet expired). "
+        'Keyset pages by descending id: `limit`, `cursor`, `Link: <...>; rel="next"`.'
+    ),
+    responses=errors(401, 403),
+)
+async def list_emergency_grants(
+    admin: RequireAdmin,
+    session: SessionDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
+) -> list[service.GrantReview]:
+    grants = await service.review_grants(session, admin, page)
+    response.headers["Cache-Control"] = NO_STORE
+    return paginate(grants, page, request, response)

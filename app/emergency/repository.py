@@ -1,0 +1,55 @@
+"""SQL of emergency access grants."""
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.emergency.models import EmergencyGrant
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    patient_id: int,
+    doctor_id: int,
+    reason: str,
+    created_at: datetime,
+    expires_at: datetime,
+) -> EmergencyGrant:
+    grant = EmergencyGrant(
+        patient_id=patient_id,
+        doctor_id=doctor_id,
+        reason=reason,
+        created_at=created_at,
+        expires_at=expires_at,
+    )
+    session.add(grant)
+    await session.flush()
+    return grant
+
+
+async def list_newest_first(
+    session: AsyncSession, *, limit: int, before_id: int | None
+) -> list[EmergencyGrant]:
+    """A keyset page by descending id (limit + 1 rows: the extra one says more exist)."""
+    query = select(EmergencyGrant).order_by(EmergencyGrant.id.desc()).limit(limit + 1)
+    if before_id is not None:
+        query = query.where(EmergencyGrant.id < before_id)
+    return list((await session.scalars(query)).all())
+
+
+async def active_grant_id(
+    session: AsyncSession, *, doctor_id: int, patient_id: int, now: datetime
+) -> int | None:
+    """The doctor's most recent grant on the patient that has not expired (index-only lookup)."""
+    return await session.scalar(
+        select(EmergencyGrant.id)
+        .where(
+            EmergencyGrant.doctor_id == doctor_id,
+            EmergencyGrant.patient_id == patient_id,
+            EmergencyGrant.expires_at > now,
+        )
+        .order_by(EmergencyGrant.expires_at.desc(), EmergencyGrant.id.desc())
+        .limit(1)
+    )

@@ -1,0 +1,32 @@
+"""Request and response shapes of emergency ("break the glass") access grants."""
+
+from datetime import datetime
+
+from pydantic import Field
+
+from app.core.schemas import RequestModel, ResponseModel, text
+
+REASON_MIN = 10
+REASON_MAX = 500
+
+
+class EmergencyAccessCreate(RequestModel):
+    reason: text(REASON_MAX, REASON_MIN) = Field(  # type: ignore[valid-type]
+        description="Why the patient's records are needed now (10-500 characters); reviewed",
+        examples=["Unconscious patient in the emergency room, allergies unknown"],
+    )
+
+
+class EmergencyGrantPublic(ResponseModel):
+    id: int
+    patient_id: int
+    doctor_id: int
+    reason: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class EmergencyGrantReview(EmergencyGrantPublic):
+    """A grant as admins review it; `active` is true until `expires_at`."""
+
+    active: bool

@@ -1,0 +1,49 @@
+"""Writing events and tampering with them, for the audit tests."""
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.core.context import RequestMeta
+from app.core.db import commit
+
+META = RequestMeta(ip="203.0.113.7", request_id="test-request")
+
+
+async def write_events(
+    session: AsyncSession,
+    count: int,
+    *,
+    per_transaction: int = 1,
+    action: str = "record.read",
+    actor_id: int | None = None,
+    patient_id: int | None = None,
+) -> None:
+    """`count` events, `per_transaction` per commit (1: PostgreSQL's one-statement append)."""
+    for index in range(count):
+        audit.record(
+            session,
+            meta=META,
+            actor_id=actor_id,
+            action=action,
+            resource_type="record",
+            resource_id=index + 1,
+            patient_id=patient_id,
+        )
+        if (index + 1) % per_transaction == 0:
+            await commit(session)
+    await commit(session)
+
+
+async def event_ids(session: AsyncSession) -> list[int]:
+    return list((await session.scalars(text("SELECT id FROM audit_events ORDER BY id"))).all())
+
+
+async def lift_append_only_guard(session: AsyncSession) -> None:
+    """Let this test's transaction (rolled back at its end) change events, as an intruder
+    with direct database access would."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+    else:  # SQLite DDL is transactional: the triggers come back with the rollback
+        await session.execute(text("DROP TRIGGER audit_events_no_update"))
+        await session.execute(text("DROP TRIGGER audit_events_no_delete"))
