@@ -1,0 +1,1 @@
+"""Benchmark harness: seeding, the ceiling reference app and the load driver."""

@@ -1,0 +1,90 @@
+"""The ceiling: the least work that can answer like the API, on the same stack.
+
+    uvicorn bench.ceiling:app --workers 2 --loop uvloop --http httptools --no-access-log
+
+(b) `GET /b/{id}`: verify an HS256 bearer token, select one patient_records row by primary
+    key with raw asyncpg, answer it as JSON.
+(d) `GET /d?department_id=`: 50 rows of patient_records (of one department when given,
+    the API's list shape) as JSON with raw asyncpg.
+
+No ORM, no Pydantic, no audit write: the practical limit of one database round trip per
+request on this machine, measured beside the API so that their ratio means something.
+Environment: DATABASE_URL, SECRET_KEY, CEILING_POOL_SIZE (default 10 per worker).
+"""
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import orjson
+from fastapi import FastAPI, Header, HTTPException, Request, Response
+from jose import JWTError, jwt
+
+COLUMNS = (
+    "id, patient_id, department_id, author_id, diagnosis, observations, treatments, notes, "
+    "version, created_at, updated_at"
+)
+ONE = f"SELECT {COLUMNS} FROM patient_records WHERE id = $1"
+PAGE = f"SELECT {COLUMNS} FROM patient_records ORDER BY id LIMIT 50"
+PAGE_OF_DEPARTMENT = (
+    f"SELECT {COLUMNS} FROM patient_records WHERE department_id = $1 ORDER BY id LIMIT 50"
+)
+
+
+def _dsn() -> str:
+    url = os.environ["DATABASE_URL"]
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        url = url.replace(prefix, "postgresql://", 1)
+    return url
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    size = int(os.environ.get("CEILING_POOL_SIZE", "10"))
+    app.state.key = os.environ["SECRET_KEY"]
+    app.state.pool = await asyncpg.create_pool(_dsn(), min_size=size, max_size=size)
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+
+
+def _json(body: Any) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@app.get("/healthz")
+async def healthz() -> Response:
+    return _json({"status": "ok"})
+
+
+@app.get("/b/{record_id}")
+async def one(record_id: int, request: Request, authorization: str = Header("")) -> Response:
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401)
+    try:
+        claims = jwt.decode(token, request.app.state.key, algorithms=["HS256"])
+    except JWTError:
+        raise HTTPException(401) from None
+    if claims.get("type") != "access":
+        raise HTTPException(401)
+    row = await request.app.state.pool.fetchrow(ONE, record_id)
+    if row is None:
+        raise HTTPException(404)
+    return _json(dict(row))
+
+
+@app.get("/d")
+async def page(request: Request, department_id: int | None = None) -> Response:
+    pool = request.app.state.pool
+    if department_id is None:
+        rows = await pool.fetch(PAGE)
+    else:
+        rows = await pool.fetch(PAGE_OF_DEPARTMENT, department_id)
+    return _json([dict(row) for row in rows])

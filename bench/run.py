@@ -1,0 +1,573 @@
+"""The benchmark: seed, serve the API and the ceiling side by side, load them with wrk, report.
+
+    python -m bench.run --size small|large|both [--reuse] [--profile]
+
+For each size: seed PostgreSQL (bench/seed.py) unless `--reuse` finds the seed in place,
+start the API (`uvicorn app.main:app`, 2 workers, uvloop, httptools, no access log,
+ENVIRONMENT=production) and the ceiling (bench/ceiling.py) the same way on free loopback
+ports, log in once as a doctor of the measured record's department, then run wrk
+(`-t2 -c32 -d10s --latency` and `-t1 -c1 -d5s --latency`) on every endpoint, the ceiling's
+before and after the API's so that their ratio is measured side by side. Then the login
+storm (single-connection `GET /auth/me` while 32 connections log in), and the workers'
+memory. Prints a table and writes bench/results/<timestamp>-<size>.json and
+bench/results/latest-<size>.json.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import statistics
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from bench import profile, servers, wrk
+from bench.seed import (
+    DEFAULT_SERVER,
+    PASSWORD,
+    RARE_SURNAME,
+    SIZES,
+    SeedReport,
+    database_url,
+    seed,
+    server_url,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+TARGETS = {"record_vs_b": 0.5, "list_vs_d": 0.6, "flat": 0.15, "storm": 3.0, "rss_mb": 150.0}
+MEMORY_GROWTH_TOLERANCE = 0.05  # the last window's peak may exceed the first's by 5%
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    server: str  # "api" or "ceiling"
+    path: str
+    reference: str | None  # the ceiling run its ratio is taken against
+    method: str = "GET"
+    body: str | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Fixture:
+    record_id: int
+    department_id: int
+    doctor_id: int
+    doctor_username: str
+    query: str
+    query_matches: int
+    records: int
+    users: int
+
+
+def targets(f: Fixture) -> list[Target]:
+    login = json.dumps({"username": f.doctor_username, "password": PASSWORD})
+    return [
+        Target("ceiling (b) one row", "ceiling", f"/b/{f.record_id}", None),
+        Target("ceiling (d) 50 rows", "ceiling", f"/d?department_id={f.department_id}", None),
+        Target("GET /api/patient_records/{id}", "api", f"/api/patient_records/{f.record_id}", "b"),
+        Target("GET /api/patient_records/?limit=50", "api", "/api/patient_records/?limit=50", "d"),
+        Target("GET /api/patients/?q=", "api", f"/api/patients/?q={f.query}", "d"),
+        Target(
+            "GET /api/department/{id}/patients",
+            "api",
+            f"/api/department/{f.department_id}/patients",
+            "d",
+        ),
+        Target("GET /auth/me", "api", "/auth/me", "b"),
+        Target("POST /auth/login/", "api", "/auth/login/", "b", "POST", login, "application/json"),
+    ]
+
+
+async def _fixture(url: str) -> Fixture:
+    conn = await asyncpg.connect(server_url(url))
+    try:
+        records = await conn.fetchval("SELECT count(*) FROM patient_records")
+        users = await conn.fetchval("SELECT count(*) FROM users")
+        record = await conn.fetchrow(
+            "SELECT id, department_id FROM patient_records WHERE id >= $1 ORDER BY id LIMIT 1",
+            max(records // 2, 1),
+        )
+        doctor = await conn.fetchrow(
+            """SELECT u.id, u.username FROM users u JOIN doctor_profiles d ON d.user_id = u.id
+               WHERE d.department_id = $1 AND u.is_active ORDER BY u.id LIMIT 1""",
+            record["department_id"],
+        )
+        query = RARE_SURNAME.lower()
+        matches = await conn.fetchval(
+            "SELECT count(*) FROM users WHERE role = 'patient' AND "
+            "(full_name ILIKE $1 OR username ILIKE $1)",
+            f"%{query}%",
+        )
+    finally:
+        await conn.close()
+    return Fixture(
+        record["id"], record["department_id"], doctor["id"], doctor["username"], query,
+        matches, records, users,
+    )  # fmt: skip
+
+
+async def _seed_in_place(server: str, size: str) -> bool:
+    name = f"hms_bench_{size}"
+    conn = await asyncpg.connect(server_url(server))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+    finally:
+        await conn.close()
+    try:
+        fixture = await _fixture(database_url(server, name))
+    except asyncpg.PostgresError:
+        return False
+    return fixture.records == SIZES[size].records
+
+
+def _request(url: str, *, token: str | None = None, body: str | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if body is not None:
+        data = body.encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+class Bench:
+    def __init__(self, size: str, args: argparse.Namespace) -> None:
+        self.size = size
+        self.args = args
+        self.url = database_url(args.server, f"hms_bench_{size}")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.stamp = stamp
+        self.work = RESULTS / "logs" / f"{stamp}-{size}"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.secret = secrets.token_urlsafe(48)
+        self.runs: list[dict[str, Any]] = []
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def prepare_database(self) -> dict[str, Any]:
+        seed_file = RESULTS / f"seed-{self.size}.json"
+        if self.args.reuse and asyncio.run(_seed_in_place(self.args.server, self.size)):
+            print(f"[{self.size}] reusing the seeded database hms_bench_{self.size}")
+            previous = json.loads(seed_file.read_text()) if seed_file.exists() else {}
+            return {"reused": True, **previous}
+        print(f"[{self.size}] seeding hms_bench_{self.size} ...", flush=True)
+        report: SeedReport = seed(self.size, self.args.server)
+        print(f"[{self.size}] seeded in {report.seconds['total']} s: {report.seconds}")
+        data = asdict(report)
+        data.pop("url")
+        seed_file.write_text(json.dumps(data, indent=2) + "\n")
+        return {"reused": False, **data}
+
+    def start_servers(self) -> tuple[servers.Server, servers.Server]:
+        api_env = {
+            "DATABASE_URL": server_url(self.url).replace("postgresql://", "postgresql+asyncpg://"),
+            "ENVIRONMENT": "production",
+            "SECRET_KEY": self.secret,
+        }
+        ceiling_env = {"DATABASE_URL": self.url, "SECRET_KEY": self.secret}
+        py = servers.python()
+        api = servers.start("api", "app.main:app", api_env, self.args.app_dir, self.work, py)
+        ceiling = servers.start("ceiling", "bench.ceiling:app", ceiling_env, ROOT, self.work, py)
+        try:
+            servers.wait_ready(ceiling)
+            servers.wait_ready(api)
+        except Exception:
+            api.stop()
+            ceiling.stop()
+            raise
+        return api, ceiling
+
+    # -- load --------------------------------------------------------------------------
+
+    def wrk_args(self, target: Target, base: str, load: wrk.Load, token: str) -> list[str]:
+        headers = {"Authorization": f"Bearer {token}"} if target.body is None else {}
+        return wrk.command(
+            base + target.path,
+            load,
+            headers=headers,
+            method=target.method,
+            body=target.body,
+            content_type=target.content_type,
+            script_dir=self.work,
+        )
+
+    def measure(
+        self, target: Target, base: str, load: wrk.Load, token: str, label: str = ""
+    ) -> dict[str, Any]:
+        result, raw = wrk.run(self.wrk_args(target, base, load, token))
+        entry = {
+            "endpoint": target.name,
+            "server": target.server,
+            "connections": load.connections,
+            "threads": load.threads,
+            "seconds": load.seconds,
+            "label": label,
+            **result.as_dict(),
+        }
+        (self.work / f"wrk-{len(self.runs):02d}.txt").write_text(raw)
+        self.runs.append(entry)
+        print(
+            f"  {target.name:<38} c{load.connections:<3} {result.rps:9.1f} req/s  "
+            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms  errors {result.errors}"
+            + (f"  ({label})" if label else ""),
+            flush=True,
+        )
+        return entry
+
+    def run(self) -> dict[str, Any]:
+        seed_info = self.prepare_database()
+        fixture = asyncio.run(_fixture(self.url))
+        print(f"[{self.size}] fixture: {fixture}")
+        api, ceiling = self.start_servers()
+        try:
+            return self._run_loaded(api, ceiling, fixture, seed_info)
+        finally:
+            api.stop()
+            ceiling.stop()
+
+    def _run_loaded(
+        self,
+        api: servers.Server,
+        ceiling: servers.Server,
+        fixture: Fixture,
+        seed_info: dict[str, Any],
+    ) -> dict[str, Any]:
+        base = {"api": api.base, "ceiling": ceiling.base}
+        status, body = _request(
+            api.base + "/auth/login/",
+            body=json.dumps({"username": fixture.doctor_username, "password": PASSWORD}),
+        )
+        if status != 200:
+            raise RuntimeError(f"login as {fixture.doctor_username} answered {status}: {body!r}")
+        token = json.loads(body)["access_token"]
+
+        available, missing = [], {}
+        for target in targets(fixture):
+            status, _ = _request(base[target.server] + target.path, token=token, body=target.body)
+            if 200 <= status < 300:
+                available.append(target)
+            else:
+                missing[target.name] = status
+                print(f"  {target.name}: answers {status}, not measured")
+        ceilings = [t for t in available if t.server == "ceiling"]
+        api_targets = [t for t in available if t.server == "api"]
+
+        print(f"[{self.size}] warm-up", flush=True)
+        for target in available:
+            wrk.run(self.wrk_args(target, base[target.server], wrk.Load(2, 32, 2), token))
+
+        workers = api.workers()
+        print(f"[{self.size}] measuring (API workers {workers})", flush=True)
+        with servers.MemorySampler(workers) as sampler:
+            for load in (wrk.HEAVY, wrk.SINGLE):
+                for target in ceilings:
+                    self.measure(target, base["ceiling"], load, token, "before")
+                for target in api_targets:
+                    self.measure(target, base["api"], load, token)
+                for target in ceilings:
+                    self.measure(target, base["ceiling"], load, token, "after")
+            storm = self.login_storm(api, api_targets, token)
+        time.sleep(2)
+        final_rss = {str(pid): servers.rss_mb(pid) for pid in workers}
+
+        profiles = {}
+        if self.args.profile:
+            profiles = self.profile(api, api_targets, token)
+
+        return self.report(
+            fixture, seed_info, missing, storm, sampler, final_rss, profiles, api, workers
+        )
+
+    def login_storm(
+        self, api: servers.Server, api_targets: list[Target], token: str
+    ) -> dict[str, Any]:
+        """Single-connection GET /auth/me, idle and while 32 connections log in."""
+        me = next((t for t in api_targets if t.name == "GET /auth/me"), None)
+        login = next((t for t in api_targets if t.name == "POST /auth/login/"), None)
+        if me is None or login is None:
+            return {"skipped": "GET /auth/me or POST /auth/login/ not available"}
+        print(f"[{self.size}] login storm", flush=True)
+        idle = self.measure(me, api.base, wrk.SINGLE, token, "idle, before the storm")
+        storm_load = wrk.Load(2, 32, wrk.SINGLE.seconds + 4)
+        storm_process = wrk.start(self.wrk_args(login, api.base, storm_load, token))
+        time.sleep(2)
+        during = self.measure(me, api.base, wrk.SINGLE, token, "during the login storm")
+        storm_result, raw = wrk.finish(storm_process)
+        (self.work / "wrk-storm.txt").write_text(raw)
+        return {
+            "idle_p50_ms": idle["p50_ms"],
+            "storm_p50_ms": during["p50_ms"],
+            "idle_p99_ms": idle["p99_ms"],
+            "storm_p99_ms": during["p99_ms"],
+            "ratio_p50": round(during["p50_ms"] / idle["p50_ms"], 2),
+            "ratio_p99": round(during["p99_ms"] / idle["p99_ms"], 2),
+            "logins_per_second": storm_result.rps,
+            "login_p50_ms": storm_result.p50_ms,
+            "login_errors": storm_result.errors,
+            "me_errors": during["errors"],
+        }
+
+    def profile(self, api: servers.Server, api_targets: list[Target], token: str) -> dict[str, Any]:
+        if profile.py_spy() is None:
+            print("py-spy not installed: no profile")
+            return {}
+        found: dict[str, Any] = {}
+        names = ("GET /api/patient_records/{id}", "GET /api/patient_records/?limit=50")
+        for target in [t for t in api_targets if t.name in names]:
+            out = self.work / f"profile-{len(found)}.txt"
+            load = wrk.Load(2, 32, 12)
+            spy = profile.record(api.workers()[0], 10, out)
+            if spy is None:
+                break
+            time.sleep(0.5)
+            wrk.run(self.wrk_args(target, api.base, load, token))
+            spy.wait(30)
+            if out.exists():
+                summary = profile.summarize(out)
+                summary["raw"] = str(out.relative_to(ROOT))
+                found[target.name] = summary
+                profile.print_summary(target.name, summary)
+        return found
+
+    # -- report ------------------------------------------------------------------------
+
+    def report(
+        self,
+        fixture: Fixture,
+        seed_info: dict[str, Any],
+        missing: dict[str, int],
+        storm: dict[str, Any],
+        sampler: servers.MemorySampler,
+        final_rss: dict[str, float | None],
+        profiles: dict[str, Any],
+        api: servers.Server,
+        workers: list[int],
+    ) -> dict[str, Any]:
+        table = []
+        for connections in (wrk.HEAVY.connections, wrk.SINGLE.connections):
+            runs = [r for r in self.runs if r["connections"] == connections and not r["label"]]
+            refs = {}
+            for key, name in (("b", "ceiling (b) one row"), ("d", "ceiling (d) 50 rows")):
+                ceiling_runs = [
+                    r
+                    for r in self.runs
+                    if r["endpoint"] == name and r["connections"] == connections
+                ]
+                if ceiling_runs:
+                    refs[key] = statistics.mean(r["rps"] for r in ceiling_runs)
+                    table.append(_row(name, connections, ceiling_runs, None, None))
+            for target in targets(fixture):
+                mine = [r for r in runs if r["endpoint"] == target.name]
+                if target.server == "api" and mine:
+                    ref = refs.get(target.reference or "")
+                    table.append(_row(target.name, connections, mine, target.reference, ref))
+        memory = sampler.windows()
+        data = {
+            "size": self.size,
+            "timestamp": self.stamp,
+            "command": self.args.command,
+            "machine": _machine(),
+            "server": {
+                "uvicorn": " ".join(servers.UVICORN_FLAGS),
+                "api": "app.main:app, ENVIRONMENT=production, pool 10 + overflow 10 per worker",
+                "ceiling": "bench.ceiling:app, asyncpg pool 10 per worker",
+                "app_dir": str(self.args.app_dir),
+                "workers": workers,
+            },
+            "seed": seed_info,
+            "fixture": asdict(fixture),
+            "table": table,
+            "not_measured": missing,
+            "login_storm": storm,
+            "memory": {"windows": memory, "final_rss_mb": final_rss},
+            "profiles": profiles,
+            "runs": self.runs,
+        }
+        data["checks"] = _checks(data)
+        _print_table(data)
+        RESULTS.mkdir(exist_ok=True)
+        text = json.dumps(data, indent=2, default=str) + "\n"
+        (RESULTS / f"{self.stamp}-{self.size}.json").write_text(text)
+        (RESULTS / f"latest-{self.size}.json").write_text(text)
+        print(f"written bench/results/{self.stamp}-{self.size}.json and latest-{self.size}.json")
+        return data
+
+
+def _row(
+    name: str,
+    connections: int,
+    runs: list[dict[str, Any]],
+    reference: str | None,
+    reference_rps: float | None,
+) -> dict[str, Any]:
+    rps = statistics.mean(r["rps"] for r in runs)
+    return {
+        "endpoint": name,
+        "connections": connections,
+        "rps": round(rps, 1),
+        "p50_ms": round(statistics.mean(r["p50_ms"] for r in runs), 2),
+        "p99_ms": round(statistics.mean(r["p99_ms"] for r in runs), 2),
+        "errors": sum(r["errors"] for r in runs),
+        "ceiling": reference,
+        "ratio": round(rps / reference_rps, 3) if reference_rps else None,
+    }
+
+
+def _find(data: dict[str, Any], endpoint: str, connections: int = 32) -> dict[str, Any] | None:
+    return next(
+        (r for r in data["table"] if r["endpoint"] == endpoint and r["connections"] == connections),
+        None,
+    )
+
+
+def _checks(data: dict[str, Any]) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    record = _find(data, "GET /api/patient_records/{id}")
+    listing = _find(data, "GET /api/patient_records/?limit=50")
+    if record:
+        checks["record >= 0.5x ceiling (b)"] = record["ratio"] >= TARGETS["record_vs_b"]
+    if listing:
+        checks["list >= 0.6x ceiling (d)"] = listing["ratio"] >= TARGETS["list_vs_d"]
+    checks["zero non-2xx and socket errors"] = all(r["errors"] == 0 for r in data["runs"])
+    storm = data["login_storm"]
+    if "ratio_p50" in storm:
+        checks["GET /auth/me p50 during login storm < 3x idle"] = (
+            storm["ratio_p50"] < TARGETS["storm"]
+        )
+    final = [v for v in data["memory"]["final_rss_mb"].values() if v is not None]
+    if final:
+        checks["worker RSS after the run < 150 MB"] = max(final) < TARGETS["rss_mb"]
+    windows = data["memory"]["windows"].values()
+    if windows:
+        checks["no RSS growth first vs last 10 s window (<= 5%)"] = all(
+            w["last_window_mb"] <= w["first_window_mb"] * (1 + MEMORY_GROWTH_TOLERANCE)
+            for w in windows
+        )
+    return checks
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _print_table(data: dict[str, Any]) -> None:
+    print(f"\n== {data['size']} seed ({data['fixture']['records']:,} records) ==")
+    print(f"{'endpoint':<38} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'errors':>6} {'x ceiling':>10}")  # fmt: skip
+    for row in data["table"]:
+        ratio = f"{row['ratio']:.2f} ({row['ceiling']})" if row["ratio"] is not None else ""
+        print(
+            f"{row['endpoint']:<38} {row['connections']:>5} {row['rps']:>9.1f} "
+            f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>6} {ratio:>10}"
+        )
+    storm = data["login_storm"]
+    if "ratio_p50" in storm:
+        print(
+            f"GET /auth/me, 1 connection: idle p50 {storm['idle_p50_ms']} ms, during a "
+            f"32-connection login storm p50 {storm['storm_p50_ms']} ms -> {storm['ratio_p50']}x "
+            f"(p99 {storm['ratio_p99']}x; {storm['logins_per_second']} logins/s)"
+        )
+    for pid, w in data["memory"]["windows"].items():
+        print(
+            f"worker {pid}: RSS first 10 s {w['first_window_mb']} MB, last 10 s "
+            f"{w['last_window_mb']} MB, peak {w['peak_mb']} MB, after the run "
+            f"{_fmt(data['memory']['final_rss_mb'].get(pid), 1)} MB"
+        )
+    for name, ok in data["checks"].items():
+        print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
+
+
+def compare_sizes(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
+    """Flat with size: every figure at the large seed within 15% of the small seed's."""
+    rows = []
+    for row in large["table"]:
+        other = _find(small, row["endpoint"], row["connections"])
+        if other is None or not other["rps"]:
+            continue
+        change = row["rps"] / other["rps"] - 1
+        ratio_change = (
+            row["ratio"] / other["ratio"] - 1 if row["ratio"] and other["ratio"] else None
+        )
+        rows.append(
+            {
+                "endpoint": row["endpoint"],
+                "connections": row["connections"],
+                "small_rps": other["rps"],
+                "large_rps": row["rps"],
+                "rps_change": round(change, 3),
+                "ratio_change": None if ratio_change is None else round(ratio_change, 3),
+                "flat": abs(change) <= TARGETS["flat"],
+            }
+        )
+    print("\n== large vs small (flat with size: within 15%) ==")
+    for r in rows:
+        print(
+            f"{r['endpoint']:<38} c{r['connections']:<3} small {r['small_rps']:>9.1f} "
+            f"large {r['large_rps']:>9.1f}  {100 * r['rps_change']:+6.1f}%  "
+            f"{'ok' if r['flat'] else 'NOT FLAT'}"
+        )
+    result = {"small": small["timestamp"], "large": large["timestamp"], "rows": rows}
+    (RESULTS / "latest-comparison.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=["small", "large", "both"], default="small")
+    parser.add_argument("--reuse", action="store_true", help="keep a seeded database in place")
+    parser.add_argument("--profile", action="store_true", help="py-spy the hot endpoints")
+    parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL")
+    parser.add_argument(
+        "--app-dir", type=Path, default=ROOT, help="the source tree whose app/ is served"
+    )
+    args = parser.parse_args()
+    args.command = "python -m bench.run " + " ".join(
+        a for a in [f"--size {args.size}", "--reuse" * args.reuse, "--profile" * args.profile] if a
+    )
+    wrk.ensure_wrk()
+    sizes = ["small", "large"] if args.size == "both" else [args.size]
+    results = {size: Bench(size, args).run() for size in sizes}
+    if len(results) == 2:
+        compare_sizes(results["small"], results["large"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Starting the servers under test, finding their workers, sampling their memory."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+UVICORN_FLAGS = ["--workers", "2", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def workers(self) -> list[int]:
+        """The uvicorn worker processes (children of the supervisor, not helpers)."""
+        pids = []
+        for pid in _children(self.process.pid):
+            cmdline = _read(f"/proc/{pid}/cmdline").replace("\0", " ")
+            if "resource_tracker" not in cmdline:
+                pids.append(pid)
+        return sorted(pids)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start(
+    name: str, asgi_app: str, env: dict[str, str], cwd: Path, log_dir: Path, python: str
+) -> Server:
+    port = free_port()
+    log = log_dir / f"{name}.log"
+    args = [python, "-m", "uvicorn", asgi_app, "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*args, *UVICORN_FLAGS],
+            cwd=cwd,
+            env={**os.environ, **env, "PYTHONPATH": str(cwd)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped as one, by its id
+        )
+    return Server(name, port, process, log)
+
+
+def wait_ready(server: Server, path: str = "/healthz", timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited:\n{server.tail()}")
+        try:
+            with urllib.request.urlopen(server.base + path, timeout=2) as answer:
+                if answer.status == 200 and len(server.workers()) >= 2:
+                    time.sleep(1)  # let the second worker finish its start-up too
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{server.name} not ready after {timeout}s:\n{server.tail()}")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        found += [int(p) for p in _read(str(task / "children")).split()]
+    return found
+
+
+def rss_mb(pid: int) -> float | None:
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+@dataclass
+class MemorySampler:
+    """RSS of each worker every `interval` seconds, in a thread, while the load runs."""
+
+    pids: list[int]
+    interval: float = 0.5
+    samples: list[tuple[float, int, float]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> "MemorySampler":
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for pid in self.pids:
+                rss = rss_mb(pid)
+                if rss is not None:
+                    self.samples.append((now, pid, rss))
+            self._stop.wait(self.interval)
+
+    def windows(self, seconds: float = 10) -> dict[str, dict[str, float]]:
+        """Per worker: peak RSS in the first and in the last `seconds` of the sampling."""
+        if not self.samples:
+            return {}
+        start, end = self.samples[0][0], self.samples[-1][0]
+        report = {}
+        for pid in self.pids:
+            mine = [(t, r) for t, p, r in self.samples if p == pid]
+            first = [r for t, r in mine if t <= start + seconds]
+            last = [r for t, r in mine if t >= end - seconds]
+            if first and last:
+                report[str(pid)] = {
+                    "first_window_mb": round(max(first), 1),
+                    "last_window_mb": round(max(last), 1),
+                    "peak_mb": round(max(r for _, r in mine), 1),
+                    "growth_mb": round(max(last) - max(first), 1),
+                }
+        return report
+
+
+def python() -> str:
+    return sys.executable
