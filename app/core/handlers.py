@@ -4,10 +4,13 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from app.core.errors import AppError
 
@@ -28,6 +31,30 @@ async def validation_error(_request: Request, error: Exception) -> JSONResponse:
         for item in error.errors()
     ]
     return JSONResponse({"detail": errors}, 422)
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    """Framework errors: an unparsable body (bad UTF-8, nesting too deep, a broken form) is
+    invalid input (422); a 405 lists every method the path serves, not just one route's."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:
+        body_error = {"loc": ["body"], "msg": "Request body could not be parsed", "type": "body"}
+        return JSONResponse({"detail": [body_error]}, 422)
+    if error.status_code == 405:
+        headers = {**(error.headers or {}), "Allow": _allowed_methods(request)}
+        return JSONResponse({"detail": error.detail}, 405, headers=headers)
+    return await http_exception_handler(request, error)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Each method of a path is its own route, so Starlette's Allow names only the first."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match != Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def integrity_error(_request: Request, _error: Exception) -> JSONResponse:
@@ -58,6 +85,7 @@ async def dbapi_error(request: Request, error: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(IntegrityError, integrity_error)
     for unavailable in (OperationalError, InterfaceError, PoolTimeout, ConnectionError, OSError):
         app.add_exception_handler(unavailable, database_unavailable)
