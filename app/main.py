@@ -7,9 +7,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import api
-from app.core import handlers
+from app.core import handlers, observability
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
+from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.core.routing import operation_id
 from app.users import bootstrap
@@ -43,6 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings)
     app = FastAPI(
         title="Hospital Management System API",
         version="0.1.0",
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     handlers.install(app)
     api.include_routes(app)
+    app.include_router(observability.router)
 
     if settings.cors_origins:
         app.add_middleware(
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Link", "Retry-After", "X-Request-ID"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(observability.ObservabilityMiddleware)  # inside: sees the request id
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from app.audit import service as audit
@@ -18,7 +18,7 @@ TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
 async def get_principal(
-    token: TokenDep, session: SessionDep, key: SigningKeyDep, meta: MetaDep
+    token: TokenDep, session: SessionDep, key: SigningKeyDep, meta: MetaDep, request: Request
 ) -> Principal:
     """Trust a token only if the database agrees now: user active, token and login not revoked.
 
@@ -39,6 +39,7 @@ async def get_principal(
         or claims.issued_at < owner.tokens_valid_after.replace(microsecond=0)
     ):
         raise Unauthorized()
+    request.state.user_id = owner.id  # for the access log line
     return Principal(
         id=owner.id,
         role=owner.role,
@@ -56,12 +57,12 @@ CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
 async def get_optional_principal(
-    token: TokenDep, session: SessionDep, key: SigningKeyDep, meta: MetaDep
+    token: TokenDep, session: SessionDep, key: SigningKeyDep, meta: MetaDep, request: Request
 ) -> Principal | None:
     """None without a token; a token that is given must be valid (else 401)."""
     if token is None:
         return None
-    return await get_principal(token, session, key, meta)
+    return await get_principal(token, session, key, meta, request)
 
 
 OptionalUser = Annotated[Principal | None, Depends(get_optional_principal)]

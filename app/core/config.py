@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    # PgBouncer in transaction mode between the app and PostgreSQL: no prepared-statement cache.
+    db_pgbouncer: bool = False
 
     login_max_failures: int = Field(default=5, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)

@@ -1,5 +1,6 @@
 """Engine, sessions and the declarative base shared by every domain's models."""
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -63,21 +64,37 @@ def utcnow() -> datetime:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            settings.database_url, connect_args={"timeout": 30}, hide_parameters=True
+        )
         _configure_sqlite(engine)
         return engine
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_pool_timeout,
+        "command_timeout": settings.db_statement_timeout_ms / 1000 or None,
+        "server_settings": {"application_name": "hospital-api"},
+    }
+    if settings.db_pgbouncer:
+        # In transaction mode each transaction may run on another server connection: a
+        # statement prepared on one is unknown on the next, and names must not collide.
+        connect_args |= {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _unique_statement_name,
+        }
     return create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
-        connect_args={
-            "timeout": settings.db_pool_timeout,
-            "command_timeout": settings.db_statement_timeout_ms / 1000 or None,
-            "server_settings": {"application_name": "hospital-api"},
-        },
+        hide_parameters=True,  # errors and logs never carry the values (patient data)
+        connect_args=connect_args,
     )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

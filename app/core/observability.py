@@ -1,0 +1,225 @@
+"""Prometheus metrics and the one-line-per-request access log, from one pure ASGI middleware.
+
+Metrics live in each process. With several uvicorn workers on one host, point
+PROMETHEUS_MULTIPROC_DIR at an empty directory (a tmpfs) that the workers share: /metrics then
+sums the counters and histograms of every worker (prometheus-client's multiprocess mode). The
+database pool gauges are always those of the worker that answers the scrape. In Kubernetes, run
+one worker per pod and let Prometheus scrape every pod instead (docs/deploying.md).
+
+The auth code counts refusals with `LOGIN_FAILURES.inc()` and `LOCKOUTS.inc()`.
+"""
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import fastapi.routing
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.routing import APIRouter
+
+# The *_created series only add noise to every scrape.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+UNMATCHED = "unmatched"
+_LABELS = ("method", "route", "status")
+# Any other method is counted as "other", so a client cannot create series at will.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+REQUESTS = Counter("http_requests_total", "HTTP requests answered.", _LABELS)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time from receiving a request to sending the last byte of its response.",
+    _LABELS,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+IN_FLIGHT = Gauge(
+    "http_requests_in_flight", "HTTP requests being served now.", multiprocess_mode="livesum"
+)
+LOGIN_FAILURES = Counter(
+    "auth_login_failures", "Failed logins: unknown user, wrong password or inactive user."
+)
+LOCKOUTS = Counter(
+    "auth_lockouts", "Logins refused (429) because the username had too many recent failures."
+)
+
+access_log = logging.getLogger("app.access")
+
+# (method, route, status) -> the counter and histogram children; labels are bounded, and
+# looking a child up here is cheaper than `.labels()` on every request.
+_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+class RouteTemplates:
+    """Maps the route that served a request to its full path template.
+
+    FastAPI (0.130 and later) keeps an included router's routes as they were declared, so
+    the route in the scope knows "/doctors/{doctor_id}" but not the "/api" it was mounted
+    under: the full templates come from walking the app's routes once.
+    """
+
+    def __init__(self) -> None:
+        self._by_route: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            return UNMATCHED
+        known = self._by_route.get(id(route))
+        if known is None:
+            self._learn(scope.get("app"))
+            known = self._by_route.get(id(route))
+        path = known[1] if known else getattr(route, "path_format", None)
+        if not isinstance(path, str):
+            return UNMATCHED
+        # Every path is served with and without its trailing slash: count the two as one.
+        return path.rstrip("/") or "/"
+
+    def _learn(self, app: object) -> None:
+        routes = getattr(app, "routes", None)
+        if routes is None:
+            return
+        walk = getattr(fastapi.routing, "iter_route_contexts", None)
+        if walk is None:  # older FastAPI: included routes carry their full path already
+            return
+        for context in walk(routes):
+            path = context.path_format
+            if isinstance(path, str):
+                # Keep the route itself, so its id cannot be reused while it is in the map.
+                self._by_route[id(context.original_route)] = (context.original_route, path)
+
+
+def _observe(method: str, route: str, status: int, seconds: float) -> None:
+    key = (method, route, str(status))
+    children = _children.get(key)
+    if children is None:
+        children = (REQUESTS.labels(*key), LATENCY.labels(*key))
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+class ObservabilityMiddleware:
+    """Count, time and log every HTTP request; sits inside the request-id middleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.route_template = RouteTemplates()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the server answers when the app raises before responding
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            IN_FLIGHT.dec()
+            seconds = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            route = self.route_template(scope)
+            _observe(method, route, status, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                _log_request(scope, method, route, status, seconds)
+
+
+def _log_request(scope: Scope, method: str, route: str, status: int, seconds: float) -> None:
+    """One line per request: the route template, never the raw path or query string."""
+    state = scope.get("state") or {}
+    duration_ms = round(seconds * 1000, 2)
+    access_log.log(
+        logging.ERROR if status >= 500 else logging.INFO,
+        "%s %s %s %.2fms",
+        method,
+        route,
+        status,
+        duration_ms,
+        extra={
+            "request_id": state.get("request_id"),
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "user_id": state.get("user_id"),
+        },
+    )
+
+
+class PoolCollector(Collector):
+    """The database connection pool of one app, read when scraped."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Iterable[Metric]:
+        engine = getattr(self.app.state, "engine", None)
+        pool = engine.pool if engine is not None else None
+        if pool is None or not hasattr(pool, "checkedout"):
+            return []  # a pool without accounting (NullPool, StaticPool): nothing to report
+        size = GaugeMetricFamily("db_pool_size", "Connections the pool keeps open.")
+        size.add_metric([], pool.size())
+        overflow = GaugeMetricFamily(
+            "db_pool_max_overflow", "Connections the pool may open beyond its size."
+        )
+        overflow.add_metric([], max(getattr(pool, "_max_overflow", 0), 0))
+        connections = GaugeMetricFamily(
+            "db_pool_connections", "Open pool connections by state.", labels=["state"]
+        )
+        connections.add_metric(["checked_out"], pool.checkedout())
+        connections.add_metric(["idle"], pool.checkedin())
+        return [size, overflow, connections]
+
+
+def render(app: FastAPI) -> bytes:
+    """The exposition text: this process's (or every worker's) metrics, then the pool's."""
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(REGISTRY)
+    pool = CollectorRegistry(auto_describe=False)
+    pool.register(PoolCollector(app))
+    return text + generate_latest(pool)
+
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="Request counts and latency by route template and status, requests in "
+    "flight, database pool usage, login failures and lock-outs (Prometheus text format).",
+    response_class=Response,
+    include_in_schema=False,
+)
+async def metrics(request: Request) -> Response:
+    return Response(render(request.app), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,130 @@
+"""/metrics: Prometheus text, series by route template (never the raw path), pool and auth."""
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.core import observability
+from app.core.config import Settings
+from app.main import create_app
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[Any]], float]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict[tuple[str, frozenset[Any]], float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_requests_are_counted_by_route_template_not_raw_path(
+    client: httpx.AsyncClient,
+) -> None:
+    before = await scrape(client)
+    for department_id in (918273, 918274):
+        response = await client.get(f"/api/department/{department_id}")
+        assert response.status_code == 401
+    after = await scrape(client)
+
+    labels = {"method": "GET", "route": "/api/department/{department_id}", "status": "401"}
+    assert (
+        value(after, "http_requests_total", **labels)
+        - value(before, "http_requests_total", **labels)
+        == 2
+    )
+    assert (
+        value(after, "http_request_duration_seconds_count", **labels)
+        - value(before, "http_request_duration_seconds_count", **labels)
+        == 2
+    )
+    assert not any("918273" in str(labelset) for _, labelset in after)
+
+
+async def test_unmatched_paths_share_one_label(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+    assert (await client.get("/no/such/path/4711")).status_code == 404
+    after = await scrape(client)
+    labels = {"method": "GET", "route": "unmatched", "status": "404"}
+    assert (
+        value(after, "http_requests_total", **labels)
+        - value(before, "http_requests_total", **labels)
+        == 1
+    )
+    assert not any("4711" in str(labelset) for _, labelset in after)
+
+
+async def test_trailing_slash_twins_count_as_one_route(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+    assert (await client.get("/healthz")).status_code == 200
+    assert (await client.get("/healthz/")).status_code == 200
+    after = await scrape(client)
+    labels = {"method": "GET", "route": "/healthz", "status": "200"}
+    assert (
+        value(after, "http_requests_total", **labels)
+        - value(before, "http_requests_total", **labels)
+        == 2
+    )
+
+
+async def test_unknown_methods_do_not_create_series(client: httpx.AsyncClient) -> None:
+    await client.request("BREW", "/healthz")
+    samples = await scrape(client)
+    methods = {dict(labelset).get("method") for name, labelset in samples}
+    assert "BREW" not in methods
+    assert "other" in methods
+
+
+async def test_in_flight_gauge_sees_the_scrape_itself(client: httpx.AsyncClient) -> None:
+    samples = await scrape(client)
+    assert value(samples, "http_requests_in_flight") >= 1
+
+
+async def test_database_pool_usage_is_read_at_scrape_time(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    samples = await scrape(client)
+    pool = app.state.engine.pool
+    assert value(samples, "db_pool_size") == pool.size()
+    # The test's own transaction holds a connection while the scrape runs.
+    assert value(samples, "db_pool_connections", state="checked_out") >= 1
+    assert ("db_pool_connections", frozenset({("state", "idle")})) in samples
+
+
+async def test_login_failure_and_lockout_counters_are_exposed(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+    observability.LOGIN_FAILURES.inc()
+    observability.LOCKOUTS.inc()
+    after = await scrape(client)
+    for name in ("auth_login_failures_total", "auth_lockouts_total"):
+        assert value(after, name) - value(before, name) == 1
+
+
+async def test_unhandled_error_is_counted_as_500(settings: Settings, engine: Any) -> None:
+    app = create_app(settings)
+    app.state.engine = engine
+
+    async def explode() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/explode/{item_id}", explode)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        before = await scrape(http)
+        assert (await http.get("/explode/1")).status_code == 500
+        after = await scrape(http)
+    labels = {"method": "GET", "route": "/explode/{item_id}", "status": "500"}
+    assert (
+        value(after, "http_requests_total", **labels)
+        - value(before, "http_requests_total", **labels)
+        == 1
+    )
+    assert value(after, "http_requests_in_flight") == 1  # only the scrape itself
