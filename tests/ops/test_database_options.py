@@ -20,7 +20,9 @@ async def test_pgbouncer_mode_turns_off_prepared_statement_caches(settings: Sett
     try:
         for value in range(3):  # several transactions, each free to land on another server
             async with engine.begin() as connection:
-                result = await connection.execute(text("SELECT CAST(:value AS INTEGER)"), {"value": value})
+                result = await connection.execute(
+                    text("SELECT CAST(:value AS INTEGER)"), {"value": value}
+                )
                 assert result.scalar_one() == value
         if is_postgres():
             async with engine.connect() as connection:
