@@ -1,0 +1,94 @@
+"""Password rules (NIST SP 800-63B) and real hashing: no truncation, any Unicode."""
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.passwords import common_passwords, password_problem
+from app.users.models import User
+from tests.auth.conftest import login, registration
+
+
+def test_the_shipped_list_holds_at_least_10000_real_passwords() -> None:
+    passwords = common_passwords()
+    assert len(passwords) >= 10_000
+    assert {"password", "123456", "qwerty", "iloveyou", "password123"} <= passwords
+
+
+@pytest.mark.parametrize(
+    ("password", "username", "problem"),
+    [
+        ("short", "alice", "at least 10"),
+        ("x" * 129, "alice", "at most 128"),
+        ("Alice.Smith", "alice.smith", "username"),
+        ("PassWord123", "alice", "common"),
+        ("nul\x00inside password", "alice", "NUL"),
+    ],
+)
+def test_password_problem_names_the_rule(password: str, username: str, problem: str) -> None:
+    message = password_problem(password, username)
+    assert message is not None
+    assert problem in message
+    assert password not in message
+
+
+@pytest.mark.parametrize("password", ["x" * 10, "y" * 128, "ünïcödé pässwörd", "🔐" * 10])
+def test_acceptable_passwords(password: str) -> None:
+    assert password_problem(password, "alice") is None
+
+
+@pytest.mark.parametrize(
+    ("password", "username"),
+    [
+        ("nine char", None),  # 9 characters
+        ("z" * 129, None),
+        ("Username_12", "username_12"),  # the username, other letter case
+        ("qwertyuiop", None),  # common
+        ("Password123", None),  # common, other letter case
+        ("1234567890", None),
+    ],
+)
+async def test_register_refuses_bad_passwords_without_echoing_them(
+    client: httpx.AsyncClient, password: str, username: str | None
+) -> None:
+    payload = registration(password=password, **({"username": username} if username else {}))
+    response = await client.post("/auth/register/", json=payload)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "password"]
+    assert "input" not in error
+    assert password not in response.text
+
+
+@pytest.mark.parametrize("password", ["ten chars!", "w" * 128])
+async def test_length_bounds_are_inclusive(client: httpx.AsyncClient, password: str) -> None:
+    response = await client.post("/auth/register/", json=registration(password=password))
+    assert response.status_code == 201
+
+
+async def test_100_byte_password_is_hashed_whole(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    """bcrypt would keep only the first 72 bytes; every character must count."""
+    password = "A" * 72 + "-the-tail-matters-too-123"  # ASCII: one byte per character
+    password += "x" * (100 - len(password))
+    assert len(password.encode()) == 100
+    payload = registration(password=password)
+    assert (await client.post("/auth/register/", json=payload)).status_code == 201
+    stored = await db.scalar(select(User.password_hash).where(User.username == payload["username"]))
+    assert stored is not None
+    assert stored.startswith("$argon2id$")
+    assert password not in stored
+    assert (await login(client, payload["username"], password)).status_code == 200
+    same_72_bytes = password[:72] + "y" * 28
+    assert (await login(client, payload["username"], same_72_bytes)).status_code == 401
+
+
+async def test_25_emoji_password(client: httpx.AsyncClient) -> None:
+    password = "🦊🌵🎻🧭🚲🍋🪐🐙🎲🧩🌶🦉🏔🪁🥝🐝🎈🧊🦀🌻🪗🦔🍄🛶🐢"
+    assert len(password) == 25
+    payload = registration(password=password)
+    assert (await client.post("/auth/register/", json=payload)).status_code == 201
+    assert (await login(client, payload["username"], password)).status_code == 200
+    assert (await login(client, payload["username"], password[:-1] + "🐇")).status_code == 401
