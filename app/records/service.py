@@ -14,7 +14,7 @@ from app.records import repository
 from app.records.models import PatientRecord, PatientRecordVersion
 from app.records.schemas import RecordCreate, RecordUpdate
 
-_ENTITY_TAG = re.compile(r'\s*(?:W/)?"?(\d{1,18})"?\s*')
+_ENTITY_TAG = re.compile(r'\s*(?:W/)?(?:"(\d{1,18})"|(\d{1,18}))\s*')
 
 
 def parse_if_match(value: str | None) -> set[int] | None:
@@ -30,7 +30,7 @@ def parse_if_match(value: str | None) -> set[int] | None:
         match = _ENTITY_TAG.fullmatch(tag)
         if match is None:
             raise PreconditionFailed('If-Match must name a version, like "3"')
-        versions.add(int(match.group(1)))
+        versions.add(int(match.group(1) or match.group(2)))
     return versions
 
 

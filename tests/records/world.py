@@ -1,17 +1,22 @@
 """A small hospital for access-control tests: two staffed departments, an empty one, and a
 record of one patient in department A. Every caller of the authorization matrix is here."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent
 from app.core.config import Settings
 from app.departments.models import Department
+from app.main import create_app
 from app.records.models import PatientRecord
 from app.users.models import User
+from tests.conftest import make_settings
 from tests.factories import (
     create_admin,
     create_department,
@@ -72,3 +77,28 @@ async def events(db: AsyncSession, action: str) -> list[AuditEvent]:
     """The audit events of one action, oldest first (read fresh from the database)."""
     query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
     return list((await db.scalars(query.execution_options(populate_existing=True))).all())
+
+
+def next_page(link: str | None) -> str | None:
+    """The URL of `Link: <url>; rel="next"`, or None on the last page."""
+    if link is None:
+        return None
+    target, relation = link.split(";", 1)
+    assert relation.strip() == 'rel="next"'
+    return target.strip().removeprefix("<").removesuffix(">")
+
+
+@dataclass
+class Live:
+    client: httpx.AsyncClient
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
+@asynccontextmanager
+async def live_app(database_url: str) -> AsyncIterator[Live]:
+    """The app on a database of its own, committing for real (for races)."""
+    app = create_app(make_settings(database_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield Live(http, app.state.sessionmaker)
