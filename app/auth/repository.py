@@ -57,6 +57,9 @@ async def token_owner(session: AsyncSession, claims: TokenClaims) -> TokenOwner 
     return TokenOwner(*row) if row else None
 
 
+USERNAME_KEY_LENGTH = 150  # LoginFailure.username_key and User.username_key
+
+
 def _insert(session: AsyncSession, table: type[LoginFailure] | type[RevokedToken]) -> Any:
     """INSERT with the dialect's ON CONFLICT support (PostgreSQL or SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -120,7 +123,10 @@ async def lock_login_failures(session: AsyncSession, username_key: str) -> Login
 
     The lock makes concurrent attempts on one username (any process) decide one after
     another, so the count is exact. SQLite already serialises writers (BEGIN IMMEDIATE).
+    A key longer than the column (casefolding can lengthen a name: "ß" -> "ss") belongs to
+    no user; it is counted under its first characters rather than failing the insert.
     """
+    username_key = username_key[:USERNAME_KEY_LENGTH]
     await session.execute(
         _insert(session, LoginFailure)
         .values(username_key=username_key, failures=0, window_started_at=utcnow())

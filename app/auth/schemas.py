@@ -15,12 +15,13 @@ from pydantic import (
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from app.core.db import utcnow
 from app.core.schemas import RequestModel, ResponseModel, text
-from app.users.models import Role, Sex
+from app.users.models import Role, Sex, casefold_key
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@+-]+$"
 # A login may present whatever it likes (it fails with 401); only the size is bounded,
 # so that nobody makes the server hash megabytes.
 PRESENTED_PASSWORD_MAX = 1024
+EMAIL_MAX_LENGTH = 254
 
 Username = Annotated[
     str,
@@ -34,12 +35,14 @@ def _check_email(value: str) -> str:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as error:
         raise ValueError(f"not a valid email address: {error}") from None
+    if len(casefold_key(value)) > EMAIL_MAX_LENGTH:  # the unique key must fit its column
+        raise ValueError(f"must be at most {EMAIL_MAX_LENGTH} characters")
     return value  # stored exactly as sent; uniqueness is case-insensitive (email_key)
 
 
 Email = Annotated[
     str,
-    StringConstraints(min_length=3, max_length=254),
+    StringConstraints(min_length=3, max_length=EMAIL_MAX_LENGTH),
     AfterValidator(_check_email),
     Field(json_schema_extra={"format": "email"}, examples=["alice@example.org"]),
 ]

@@ -217,6 +217,15 @@ async def test_failures_in_an_ended_window_start_a_new_one(
     assert_token_pair(await login(client, user.username))
 
 
+@pytest.mark.parametrize("username", ["ß" * 150, "ﬃ" * 150, "İ" * 150])
+async def test_usernames_that_casefold_longer_are_refused_cleanly(
+    client: httpx.AsyncClient, username: str
+) -> None:
+    for _ in range(5):
+        assert_unauthorized(await login(client, username, WRONG))
+    assert (await login(client, username, WRONG)).status_code == 429
+
+
 async def test_inactive_user_failures_count(client: httpx.AsyncClient, db: AsyncSession) -> None:
     user = await create_patient(db, is_active=False)
     for _ in range(5):
