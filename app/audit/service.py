@@ -3,7 +3,9 @@ reading the trail: the admins' list and verification, the patient's access log."
 
 from enum import StrEnum
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.audit import repository
 from app.audit.models import AuditEvent
@@ -41,7 +43,7 @@ def record(
     Refusals are raised as errors that keep the transaction's writes (`keeps_writes`),
     so their events are committed although the request failed.
     """
-    event = NewEvent(
+    new_event = NewEvent(
         at=utcnow(),
         actor_id=actor.id if actor else actor_id,
         action=action,
@@ -54,8 +56,15 @@ def record(
         patient_id=patient_id,
         department_id=actor.department_id if actor else None,
     )
-    session.info.setdefault(_PENDING, []).append(event)
+    session.info.setdefault(_PENDING, []).append(new_event)
     before_commit(session, _flush)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
+    """A rolled-back transaction keeps no event (a session may be used again after it)."""
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING, None)
 
 
 async def _flush(session: AsyncSession) -> None:

@@ -37,19 +37,3 @@ async def list_newest_first(
     if before_id is not None:
         query = query.where(EmergencyGrant.id < before_id)
     return list((await session.scalars(query)).all())
-
-
-async def active_grant_id(
-    session: AsyncSession, *, doctor_id: int, patient_id: int, now: datetime
-) -> int | None:
-    """The doctor's most recent grant on the patient that has not expired (index-only lookup)."""
-    return await session.scalar(
-        select(EmergencyGrant.id)
-        .where(
-            EmergencyGrant.doctor_id == doctor_id,
-            EmergencyGrant.patient_id == patient_id,
-            EmergencyGrant.expires_at > now,
-        )
-        .order_by(EmergencyGrant.expires_at.desc(), EmergencyGrant.id.desc())
-        .limit(1)
-    )

@@ -95,14 +95,3 @@ async def review_grants(session: AsyncSession, admin: Principal, page: Page) -> 
         )
         for grant in grants
     ]
-
-
-async def active_grant_id(session: AsyncSession, *, doctor_id: int, patient_id: int) -> int | None:
-    """The grant under which this doctor may read this patient's records now, if any.
-
-    Record reads outside the doctor's department call this, and audit the read with the
-    returned id (`emergency_grant_id=`). Never a right to write.
-    """
-    return await repository.active_grant_id(
-        session, doctor_id=doctor_id, patient_id=patient_id, now=utcnow()
-    )
