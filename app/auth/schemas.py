@@ -57,7 +57,12 @@ def _check_password(value: str) -> str:
 
 NewPassword = Annotated[
     str,
-    Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH, json_schema_extra={"writeOnly": True}),
+    Field(
+        min_length=MIN_LENGTH,
+        max_length=MAX_LENGTH,
+        repr=False,
+        json_schema_extra={"writeOnly": True},
+    ),
     AfterValidator(_check_password),
 ]
 
@@ -72,7 +77,7 @@ PresentedPassword = Annotated[
     str,
     StringConstraints(min_length=1, max_length=PRESENTED_PASSWORD_MAX),
     AfterValidator(_no_nul),
-    Field(json_schema_extra={"writeOnly": True}),
+    Field(repr=False, json_schema_extra={"writeOnly": True}),
 ]
 
 
@@ -122,12 +127,12 @@ class LoginForm(RequestModel):
     scope: text(1000) = ""  # type: ignore[valid-type]
     client_id: text(200) | None = None  # type: ignore[valid-type]
     client_secret: text(200) | None = Field(  # type: ignore[valid-type]
-        default=None, json_schema_extra={"writeOnly": True}
+        default=None, repr=False, json_schema_extra={"writeOnly": True}
     )
 
 
 class RefreshRequest(RequestModel):
-    refresh_token: text(4096, 1)  # type: ignore[valid-type]
+    refresh_token: text(4096, 1) = Field(repr=False)  # type: ignore[valid-type]
 
 
 class PasswordChangeRequest(RequestModel):

@@ -2,7 +2,7 @@
 revocation and password change. Every outcome is audited; no secret is ever recorded."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -36,7 +36,7 @@ class WrongCurrentPassword(InvalidInput):
 @dataclass(frozen=True, slots=True)
 class Credentials:
     username: str
-    password: str
+    password: str = field(repr=False)
 
 
 # --- registration -------------------------------------------------------------------------
@@ -58,9 +58,9 @@ async def register(
         )
         raise Forbidden("Only an admin may register doctors and admins")
     allowed = {Role.DOCTOR: DOCTOR_FIELDS, Role.PATIENT: PATIENT_FIELDS}.get(role, ())
-    for field in (*DOCTOR_FIELDS, *PATIENT_FIELDS):
-        if field not in allowed and getattr(data, field) is not None:
-            raise InvalidInput(("body", field), f"not accepted for role {role.value}")
+    for name in (*DOCTOR_FIELDS, *PATIENT_FIELDS):
+        if name not in allowed and getattr(data, name) is not None:
+            raise InvalidInput(("body", name), f"not accepted for role {role.value}")
     if data.department_id is not None and not await repository.department_exists(
         session, data.department_id
     ):

@@ -6,6 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import common_passwords, password_problem
+from app.auth.schemas import LoginForm, LoginRequest, PasswordChangeRequest, RegisterRequest
+from app.auth.service import Credentials
 from app.users.models import User
 from tests.auth.conftest import login, registration
 
@@ -92,3 +94,19 @@ async def test_25_emoji_password(client: httpx.AsyncClient) -> None:
     assert (await client.post("/auth/register/", json=payload)).status_code == 201
     assert (await login(client, payload["username"], password)).status_code == 200
     assert (await login(client, payload["username"], password[:-1] + "🐇")).status_code == 401
+
+
+def test_secrets_are_left_out_of_reprs() -> None:
+    """A request model or credentials that end up in a log line do not carry the secret."""
+    secret = "s3cret passphrase!"
+    shown = [
+        LoginRequest(username="alice", password=secret),
+        LoginForm(username="alice", password=secret, client_secret=secret),
+        PasswordChangeRequest(current_password=secret, new_password=secret + "2"),
+        RegisterRequest(username="alice", email="a@example.org", password=secret, full_name="A"),
+        Credentials("alice", secret),
+    ]
+    for item in shown:
+        assert "alice" in repr(item) or isinstance(item, PasswordChangeRequest)
+        assert secret not in repr(item)
+        assert secret not in str(item)
