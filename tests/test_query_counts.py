@@ -1,0 +1,147 @@
+"""Every list endpoint runs the same number of SQL statements for a page of 1 and of 50.
+
+Statements are counted on the engine (`before_cursor_execute`). The audit trail's append
+is counted apart: it writes any number of events in a constant number of statements, but
+on PostgreSQL a single event takes a one-statement fast path (1 statement, else 3), so
+it is bounded rather than compared.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.core.config import Settings
+from app.core.db import utcnow
+from app.emergency.models import EmergencyGrant
+from app.records.models import PatientRecord, PatientRecordVersion
+from tests.factories import (
+    create_department,
+    create_doctor,
+    create_patient,
+    create_record,
+    tokens_for,
+)
+
+ITEMS = 55  # more than the larger page, so both pages have a next one
+AUDIT_TABLES = ("audit_events", "audit_chain_head")
+MAX_AUDIT_STATEMENTS = 3
+
+
+@contextmanager
+def counting(engine: AsyncEngine) -> Iterator[dict[str, int]]:
+    counts = {"data": 0, "audit": 0}
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        kind = "audit" if any(table in statement for table in AUDIT_TABLES) else "data"
+        counts[kind] += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield counts
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+@pytest.fixture
+async def hospital(db: AsyncSession, settings: Settings) -> dict[str, Any]:
+    """Enough of everything for two full pages of 50, in one department."""
+    department = await create_department(db)
+    elsewhere = await create_department(db)
+    doctor = await create_doctor(db, department)
+    visitor = await create_doctor(db, elsewhere)
+    for _ in range(ITEMS):
+        await create_department(db)
+        await create_doctor(db, department)
+    patients = [await create_patient(db) for _ in range(ITEMS)]
+    records = [
+        await create_record(db, patient=patient, doctor=doctor, department=department)
+        for patient in patients
+    ]
+    # One patient with many records and a record with many versions.
+    busy = patients[0]
+    for _ in range(ITEMS):
+        await create_record(db, patient=busy, doctor=doctor, department=department)
+    versioned = records[0]
+    now = utcnow()
+    for version in range(2, ITEMS + 2):
+        db.add(
+            PatientRecordVersion(
+                record_id=versioned.id,
+                version=version,
+                patient_id=busy.id,
+                department_id=department.id,
+                author_id=doctor.id,
+                diagnosis=f"v{version}",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    await db.execute(
+        update(PatientRecord).where(PatientRecord.id == versioned.id).values(version=ITEMS + 1)
+    )
+    db.add(
+        EmergencyGrant(
+            doctor_id=visitor.id,
+            patient_id=busy.id,
+            reason="Unconscious on arrival",
+            expires_at=now + timedelta(minutes=60),
+        )
+    )
+    await db.commit()
+    return {
+        "department": department,
+        "busy": busy,
+        "versioned": versioned,
+        "doctor": (await tokens_for(db, settings, doctor)).headers,
+        "visitor": (await tokens_for(db, settings, visitor)).headers,
+        "patient": (await tokens_for(db, settings, busy)).headers,
+    }
+
+
+LISTS = [
+    ("doctor", "/api/doctors/"),
+    ("doctor", "/api/doctors/?department_id={department}"),
+    ("doctor", "/api/patients/"),
+    ("doctor", "/api/patients/?q=patient"),
+    ("doctor", "/api/patient_records/"),
+    ("doctor", "/api/patient_records/?patient_id={busy}"),
+    ("visitor", "/api/patient_records/?patient_id={busy}"),
+    ("patient", "/api/patient_records/"),
+    ("doctor", "/api/patient_records/{versioned}/history"),
+    ("visitor", "/api/patient_records/{versioned}/history"),
+    ("patient", "/api/department/"),
+    ("doctor", "/api/department/{department}/doctors"),
+    ("doctor", "/api/department/{department}/patients"),
+]
+
+
+@pytest.mark.parametrize(("caller", "path"), LISTS)
+async def test_statements_do_not_grow_with_the_page(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    hospital: dict[str, Any],
+    caller: str,
+    path: str,
+) -> None:
+    url = path.format(
+        department=hospital["department"].id,
+        busy=hospital["busy"].id,
+        versioned=hospital["versioned"].id,
+    )
+    separator = "&" if "?" in url else "?"
+    measured = {}
+    for limit in (1, 50):
+        with counting(engine) as counts:
+            response = await client.get(f"{url}{separator}limit={limit}", headers=hospital[caller])
+        assert response.status_code == 200, response.text
+        assert len(response.json()) == limit
+        assert 'rel="next"' in response.headers["Link"]
+        measured[limit] = dict(counts)
+    assert measured[1]["data"] == measured[50]["data"], measured
+    assert all(m["audit"] <= MAX_AUDIT_STATEMENTS for m in measured.values()), measured
