@@ -39,3 +39,11 @@ migrate: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The benchmark (bench/README.md) on the PostgreSQL server of BENCH_SERVER: SIZE=small|large|both,
+# REUSE=1 keeps an already seeded database, PROFILE=1 adds py-spy profiles of the hot reads.
+SIZE ?= both
+BENCH_SERVER ?= postgresql://postgres@127.0.0.1:5432/postgres
+bench: $(VENV)/.installed
+	$(if $(PROFILE),$(BIN)/python -m pip install --quiet py-spy)
+	$(BIN)/python -m bench.run --size $(SIZE) --server $(BENCH_SERVER) $(if $(REUSE),--reuse) $(if $(PROFILE),--profile)
