@@ -32,9 +32,11 @@ def canonical_time(at: datetime) -> str:
     return at.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-def digest_of(at: datetime, *rest: Any) -> str:
-    """SHA-256 of the canonical content, given positionally in CONTENT_FIELDS order."""
-    return hashlib.sha256(orjson.dumps([canonical_time(at), *rest])).hexdigest()
+def digest_of(at: datetime | str, *rest: Any) -> str:
+    """SHA-256 of the canonical content, given positionally in CONTENT_FIELDS order
+    (`at` as a datetime, or already as its canonical text)."""
+    when = at if isinstance(at, str) else canonical_time(at)
+    return hashlib.sha256(orjson.dumps([when, *rest])).hexdigest()
 
 
 def content_digest(

@@ -1,0 +1,229 @@
+"""Time `hospital-api audit-verify` over a long audit chain on PostgreSQL, and its peak memory.
+
+    python -m bench.audit_verify [--events 1000000] [--server postgresql://postgres@127.0.0.1:5432/postgres]
+                                 [--runs 3] [--keep]
+
+A throwaway database `hms_bench_audit_<hex>` is created and migrated (`alembic upgrade
+head`), then filled with a valid chain of N events: hashes computed in Python with the
+application's own chain functions, rows sent with COPY (asyncpg), the chain head set to the
+last event, the table vacuumed (hint bits, visibility map) and analysed. The verification
+then runs as an operator runs it, `python -m app.cli audit-verify`, in a fresh process
+each time: wall time and that process's peak RSS (getrusage of the child) are reported.
+A last run alters one event in the middle and checks that verify names it and exits 1.
+The database is dropped at the end unless --keep.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from alembic.config import Config
+
+from alembic import command
+from app.audit.chain import GENESIS_HASH, content_digest, link
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+BATCH = 50_000
+COLUMNS = (
+    "id",
+    "at",
+    "actor_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "ip",
+    "request_id",
+    "emergency_grant_id",
+    "patient_id",
+    "department_id",
+    "hash",
+)
+ACTIONS = [
+    ("record.read", "record"),
+    ("record.list", "record"),
+    ("patient.read", "patient"),
+    ("record.update", "record"),
+    ("auth.login", "user"),
+    ("access.forbidden", "endpoint"),
+]
+
+
+def events(count: int, seed: int = 2026) -> Iterator[tuple[Any, ...]]:
+    """A valid chain of `count` plausible events, in order, as COPY records."""
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    previous = GENESIS_HASH
+    for event_id in range(1, count + 1):
+        action, resource_type = ACTIONS[event_id % len(ACTIONS)]
+        fields: dict[str, Any] = {
+            "at": start + timedelta(milliseconds=event_id * 37 + rng.randrange(37)),
+            "actor_id": rng.randrange(1, 5_000),
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": rng.randrange(1, 1_000_000) if resource_type != "endpoint" else None,
+            "outcome": "denied" if event_id % 50 == 0 else "allowed",
+            "ip": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+            "request_id": secrets.token_hex(16),
+            "emergency_grant_id": rng.randrange(1, 500) if event_id % 200 == 0 else None,
+            "patient_id": rng.randrange(1, 100_000) if resource_type != "user" else None,
+            "department_id": rng.randrange(1, 11),
+        }
+        previous = link(previous, content_digest(**fields))
+        yield (event_id, *fields.values(), previous)
+
+
+def batches(iterator: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    batch: list[tuple[Any, ...]] = []
+    for item in iterator:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def create_database(server: str) -> tuple[str, str]:
+    name = f"hms_bench_audit_{secrets.token_hex(4)}"
+    connection = await asyncpg.connect(server)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return name, server.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_database(server: str, name: str) -> None:
+    connection = await asyncpg.connect(server)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def migrate(url: str) -> None:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+async def load(url: str, count: int) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        last: tuple[Any, ...] | None = None
+        for batch in batches(events(count), BATCH):
+            await connection.copy_records_to_table("audit_events", records=batch, columns=COLUMNS)
+            last = batch[-1]
+        assert last is not None
+        await connection.execute(
+            "UPDATE audit_chain_head SET last_event_id = $1, last_hash = $2 WHERE id = 1",
+            last[0],
+            last[-1],
+        )
+        await connection.execute(
+            "SELECT setval(pg_get_serial_sequence('audit_events', 'id'), $1)", last[0]
+        )
+        await connection.execute("VACUUM (ANALYZE) audit_events")
+        size = await connection.fetchval(
+            "SELECT pg_size_pretty(pg_total_relation_size('audit_events'))"
+        )
+        print(f"audit_events: {count} rows, {size} with indexes")
+    finally:
+        await connection.close()
+
+
+async def tamper(url: str, event_id: int) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        async with connection.transaction():
+            await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            await connection.execute(
+                "UPDATE audit_events SET outcome = 'allowed', actor_id = 1 WHERE id = $1",
+                event_id,
+            )
+            await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
+    finally:
+        await connection.close()
+
+
+def timed_verify(url: str) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall seconds and peak RSS (MiB) of one `audit-verify` process."""
+    environment = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "development"}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "audit-verify"],
+            env=environment,
+            cwd=ROOT,
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+        # Reap it ourselves: wait4 gives this child's own resource usage.
+        _pid, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(
+            process.args, process.returncode, out.read(), err.read()
+        )
+    return elapsed, usage.ru_maxrss / 1024, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--server", default=DEFAULT_SERVER)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    args = parser.parse_args()
+
+    name, url = asyncio.run(create_database(args.server))
+    print(f"database {name}")
+    try:
+        migrate(url)
+        started = time.perf_counter()
+        asyncio.run(load(url, args.events))
+        print(f"generated and loaded in {time.perf_counter() - started:.1f} s")
+
+        for run in range(1, args.runs + 1):
+            elapsed, peak, result = timed_verify(url)
+            print(
+                f"verify run {run}: {elapsed:.2f} s wall, peak RSS {peak:.0f} MiB, "
+                f"exit {result.returncode}: {(result.stdout or result.stderr).strip()}"
+            )
+            if result.returncode != 0:
+                return 1
+
+        middle = args.events // 2
+        asyncio.run(tamper(url, middle))
+        elapsed, peak, result = timed_verify(url)
+        print(
+            f"after altering event {middle}: {elapsed:.2f} s, exit {result.returncode}: "
+            f"{result.stderr.strip()}"
+        )
+        if result.returncode != 1 or f"event {middle} " not in result.stderr:
+            return 1
+    finally:
+        if not args.keep:
+            asyncio.run(drop_database(args.server, name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
