@@ -40,6 +40,29 @@ migrate: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
+.PHONY: ops-test deploy-check e2e
+
+# Slow operations tests: the Dockerfile's own steps in a clean venv, a generated client.
+ops-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet openapi-python-client
+	OPS_SLOW_TESTS=1 $(BIN)/python -m pytest -m slow_ops tests/ops $(PYTEST_ARGS)
+
+# The Kubernetes manifests against the Kubernetes JSON schemas (bundled: works offline).
+K8S_VERSIONS ?= 1.30.0 1.37.0
+deploy-check: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet kubernetes-validate
+	for version in $(K8S_VERSIONS); do \
+		$(BIN)/kubernetes-validate --strict --quiet -k $$version deploy/k8s/*.yaml deploy/k8s/*/*.yaml \
+			|| exit 1; \
+	done
+	@echo "deploy/k8s: valid against Kubernetes $(K8S_VERSIONS)"
+
+# Swagger UI in a real browser: Debian's Chromium, driven by Playwright (no browser download).
+e2e: $(VENV)/.installed
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/python -m pip install --quiet playwright
+	E2E_TESTS=1 $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
 # The benchmark (bench/README.md) on the PostgreSQL server of BENCH_SERVER: SIZE=small|large|both,
 # REUSE=1 keeps an already seeded database, PROFILE=1 adds py-spy profiles of the hot reads.
 SIZE ?= both

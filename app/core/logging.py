@@ -14,7 +14,13 @@ from app.core.config import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-5s %(name)s %(message)s"
 # What a LogRecord carries by itself; anything else on a record came from `extra=`.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# uvicorn's "color_message" repeats the message with terminal colour codes.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 

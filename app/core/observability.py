@@ -38,7 +38,10 @@ from app.core.routing import APIRouter
 
 # The *_created series only add noise to every scrape.
 disable_created_metrics()  # type: ignore[no-untyped-call]
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+MULTIPROCESS = bool(MULTIPROCESS_DIR)
+if MULTIPROCESS_DIR:  # before the first metric below opens its file there
+    os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
 UNMATCHED = "unmatched"
 _LABELS = ("method", "route", "status")
 # Any other method is counted as "other", so a client cannot create series at will.
@@ -73,21 +76,23 @@ class RouteTemplates:
 
     FastAPI (0.130 and later) keeps an included router's routes as they were declared, so
     the route in the scope knows "/doctors/{doctor_id}" but not the "/api" it was mounted
-    under: the full templates come from walking the app's routes once.
+    under, and plain Starlette routes (/docs, /openapi.json) leave only their endpoint in the
+    scope: the full templates come from walking the app's routes once.
     """
 
     def __init__(self) -> None:
-        self._by_route: dict[int, tuple[object, str]] = {}
+        # id -> (the route or endpoint itself, kept so that its id is not reused; template)
+        self._known: dict[int, tuple[object, str]] = {}
 
     def __call__(self, scope: Scope) -> str:
-        route = scope.get("route")
-        if route is None:
+        key = scope.get("route") or scope.get("endpoint")
+        if key is None:
             return UNMATCHED
-        known = self._by_route.get(id(route))
+        known = self._known.get(id(key))
         if known is None:
             self._learn(scope.get("app"))
-            known = self._by_route.get(id(route))
-        path = known[1] if known else getattr(route, "path_format", None)
+            known = self._known.get(id(key))
+        path = known[1] if known else getattr(key, "path_format", None)
         if not isinstance(path, str):
             return UNMATCHED
         # Every path is served with and without its trailing slash: count the two as one.
@@ -95,16 +100,18 @@ class RouteTemplates:
 
     def _learn(self, app: object) -> None:
         routes = getattr(app, "routes", None)
-        if routes is None:
-            return
         walk = getattr(fastapi.routing, "iter_route_contexts", None)
-        if walk is None:  # older FastAPI: included routes carry their full path already
+        if routes is None or walk is None:  # older FastAPI: routes carry their full path
             return
         for context in walk(routes):
             path = context.path_format
-            if isinstance(path, str):
-                # Keep the route itself, so its id cannot be reused while it is in the map.
-                self._by_route[id(context.original_route)] = (context.original_route, path)
+            if not isinstance(path, str):
+                continue
+            route = context.original_route
+            self._known[id(route)] = (route, path)
+            endpoint = getattr(route, "endpoint", None)
+            if endpoint is not None and not isinstance(route, fastapi.routing.APIRoute):
+                self._known.setdefault(id(endpoint), (endpoint, path))
 
 
 def _observe(method: str, route: str, status: int, seconds: float) -> None:

@@ -128,3 +128,17 @@ async def test_unhandled_error_is_counted_as_500(settings: Settings, engine: Any
         == 1
     )
     assert value(after, "http_requests_in_flight") == 1  # only the scrape itself
+
+
+async def test_documentation_routes_have_their_own_labels(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+    assert (await client.get("/openapi.json")).status_code == 200
+    assert (await client.get("/docs")).status_code == 200
+    after = await scrape(client)
+    for route in ("/openapi.json", "/docs"):
+        labels = {"method": "GET", "route": route, "status": "200"}
+        assert (
+            value(after, "http_requests_total", **labels)
+            - value(before, "http_requests_total", **labels)
+            == 1
+        )
