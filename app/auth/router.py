@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 
 from app.auth import service
 from app.auth.dependencies import CurrentUser, OptionalUser
@@ -83,6 +84,10 @@ def _validation_error(error: ValidationError) -> RequestValidationError:
     )
 
 
+def _body_error(msg: str, type_: str) -> RequestValidationError:
+    return RequestValidationError([{"type": type_, "loc": ("body",), "msg": msg}])
+
+
 async def login_credentials(request: Request) -> service.Credentials:
     """The credentials from a JSON body or from the OAuth2 password form (Swagger's Authorize)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -90,15 +95,22 @@ async def login_credentials(request: Request) -> service.Credentials:
     data: Any
     if content_type in FORM_TYPES:
         model = LoginForm
-        data = dict((await request.form()).multi_items())
-    else:
+        try:
+            data = dict((await request.form()).multi_items())
+        except HTTPException as error:
+            if error.status_code != status.HTTP_400_BAD_REQUEST:
+                raise  # 413 from the body limit
+            raise _body_error("Invalid form data", "form_invalid") from None
+    elif content_type in ("", "application/json") or content_type.endswith("+json"):
         model = LoginRequest
         try:
             data = json.loads(await request.body())
-        except ValueError:
-            raise RequestValidationError(
-                [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}]
-            ) from None
+        except (ValueError, RecursionError):  # bad JSON or bad UTF-8; absurd nesting
+            raise _body_error("JSON decode error", "json_invalid") from None
+    else:
+        raise _body_error(
+            "Send JSON or an OAuth2 form (application/x-www-form-urlencoded)", "content_type"
+        )
     try:
         parsed = model.model_validate(data)
     except ValidationError as error:

@@ -24,6 +24,9 @@ from tests.auth.conftest import (
 from tests.factories import DEFAULT_PASSWORD, create_patient
 
 WRONG = "not the right password"
+JSON = {"Content-Type": "application/json"}
+TEXT_PLAIN = {"Content-Type": "text/plain"}
+BROKEN_MULTIPART = {"Content-Type": "multipart/form-data; boundary=x"}
 
 
 def assert_token_pair(response: httpx.Response) -> dict[str, Any]:
@@ -78,6 +81,13 @@ async def test_oauth2_form_login_as_swagger_sends_it(
         ({"data": {"username": "a", "password": "b", "grant_type": "code"}}, None),
         ({"data": {"username": "a", "password": "b", "role": "admin"}}, ["body", "role"]),
         ({"json": {"username": "a", "password": "p" * 1025}}, ["body", "password"]),
+        ({"content": b'{"username":"a","password":"b"}', "headers": TEXT_PLAIN}, ["body"]),
+        ({"content": b"--x\r\nbroken", "headers": BROKEN_MULTIPART}, ["body", "username"]),
+        ({"content": b"[" * 100_000 + b"]" * 100_000, "headers": JSON}, ["body"]),
+        (
+            {"content": b'{"username": "\xed\xa0\x80", "password": "b"}', "headers": JSON},
+            ["body", "username"],
+        ),
     ],
 )
 async def test_malformed_login_is_422(
