@@ -13,22 +13,23 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-# Checked in order against each frame's file; the first match names the layer.
+# Checked in order against each frame's file (py-spy names it relative to its sys.path
+# entry, e.g. "sqlalchemy/orm/session.py"); the first match names the layer.
 LAYERS = [
-    ("asyncpg (driver)", ("/asyncpg/",)),
-    ("SQLAlchemy ORM", ("/sqlalchemy/orm/",)),
-    ("SQLAlchemy Core/engine", ("/sqlalchemy/",)),
-    ("Pydantic", ("/pydantic/", "/pydantic_core/")),
-    ("JSON", ("/orjson", "/json/", "jsonable_encoder")),
-    ("JWT (jose)", ("/jose/", "/ecdsa/", "/rsa/", "/hmac.py", "/hashlib")),
-    ("argon2 / passlib", ("/argon2/", "/passlib/", "/libpass/")),
-    ("audit (app)", ("/app/audit/",)),
-    ("app code", ("/app/",)),
-    ("FastAPI", ("/fastapi/",)),
-    ("Starlette", ("/starlette/",)),
-    ("uvicorn / httptools", ("/uvicorn/", "/httptools/")),
-    ("asyncio / uvloop", ("/asyncio/", "/uvloop/")),
-    ("logging / metrics", ("/logging/", "/prometheus_client/")),
+    ("asyncpg (driver)", ("asyncpg/",)),
+    ("SQLAlchemy ORM", ("sqlalchemy/orm/",)),
+    ("SQLAlchemy Core/engine", ("sqlalchemy/",)),
+    ("Pydantic", ("pydantic/", "pydantic_core/")),
+    ("JSON", ("orjson", "json/", "fastapi/encoders.py")),
+    ("JWT (jose)", ("jose/", "ecdsa/", "rsa/", "hmac.py", "hashlib")),
+    ("argon2 / passlib", ("argon2/", "passlib/", "libpass/")),
+    ("audit (app)", ("app/audit/",)),
+    ("app code", ("app/",)),
+    ("FastAPI", ("fastapi/",)),
+    ("Starlette", ("starlette/",)),
+    ("uvicorn / httptools", ("uvicorn/", "httptools/")),
+    ("asyncio / uvloop", ("asyncio/", "uvloop/")),
+    ("logging / metrics", ("logging/", "prometheus_client/")),
 ]
 
 
@@ -53,9 +54,14 @@ def _frames(stack: str) -> list[str]:
     return [f for f in stack.split(";") if f]
 
 
+def _file(frame: str) -> str:
+    return frame.rpartition("(")[2]
+
+
 def _layer(frame: str) -> str | None:
-    for name, needles in LAYERS:
-        if any(n in frame for n in needles):
+    file = _file(frame)
+    for name, prefixes in LAYERS:
+        if any(file.startswith(p) or f"/{p}" in file for p in prefixes):
             return name
     return None
 
@@ -77,7 +83,7 @@ def summarize(path: Path, top: int = 25) -> dict[str, Any]:
         layers[layer] += count
         leaves[frames[-1] if frames else "?"] += count
         for f in set(frames):
-            if "/app/" in f:
+            if _file(f).startswith("app/"):
                 app_inclusive[f] += count
 
     def share(counter: Counter[str], n: int) -> list[tuple[str, float]]:

@@ -289,6 +289,9 @@ class Bench:
                 print(f"  {target.name}: answers {status}, not measured")
         ceilings = [t for t in available if t.server == "ceiling"]
         api_targets = [t for t in available if t.server == "api"]
+        if self.args.only:
+            api_targets = [t for t in api_targets if any(o in t.name for o in self.args.only)]
+            available = ceilings + api_targets
 
         print(f"[{self.size}] warm-up", flush=True)
         for target in available:
@@ -304,7 +307,7 @@ class Bench:
                     self.measure(target, base["api"], load, token)
                 for target in ceilings:
                     self.measure(target, base["ceiling"], load, token, "after")
-            storm = self.login_storm(api, api_targets, token)
+            storm = self.login_storm(api, api_targets, token) if not self.args.only else {}
         time.sleep(2)
         final_rss = {str(pid): servers.rss_mb(pid) for pid in workers}
 
@@ -555,6 +558,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep a seeded database in place")
     parser.add_argument("--profile", action="store_true", help="py-spy the hot endpoints")
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL")
+    parser.add_argument(
+        "--only", action="append", help="measure only the API endpoints whose name contains this"
+    )
     parser.add_argument(
         "--app-dir", type=Path, default=ROOT, help="the source tree whose app/ is served"
     )

@@ -1,0 +1,183 @@
+"""The hot queries use indexes: no sequential scan of patient records or audit events.
+
+The database holds enough rows (20,000 records and their versions, 20,000 audit events,
+20,000 past logins and revoked tokens, loaded with COPY and analysed) for the planner to
+choose as it would in production. The statements are captured exactly as the
+repositories issue them, by running the endpoints through the app, and each is then
+EXPLAINed with its own parameters.
+"""
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import pytest
+from sqlalchemy import event
+
+from app.core.db import create_engine, create_sessionmaker, utcnow
+from app.main import create_app
+from bench.seed import PASSWORD, Size, known_password_hash, load, server_url
+from tests.conftest import is_postgres, make_settings
+
+pytestmark = pytest.mark.skipif(not is_postgres(), reason="query plans of PostgreSQL")
+
+SIZE = Size(departments=10, doctors=50, patients=2_000, records=20_000, text_scale=60)
+AUDIT_EVENTS = 20_000
+PAST_LOGINS = 20_000
+# Tables that grow without bound; the per-request token check reads the last two.
+GUARDED = {
+    "patient_records",
+    "patient_record_versions",
+    "audit_events",
+    "token_families",
+    "revoked_tokens",
+}
+EXPLAINABLE = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")
+
+
+async def _seed_history(url: str, patients: list[int], actor: int) -> None:
+    """Past events (their hashes are not a valid chain: only the plans matter here), and
+    past logins and revoked tokens, as a week of use leaves them."""
+    start = utcnow() - timedelta(days=30)
+    soon = utcnow() + timedelta(days=3)
+    rows = (
+        (start + timedelta(seconds=n), actor, "record.read", "record", n + 1, "allowed",
+         "127.0.0.1", f"req{n}", patients[n % len(patients)], 1, "0" * 64)
+        for n in range(AUDIT_EVENTS)
+    )  # fmt: skip
+    conn = await asyncpg.connect(server_url(url))
+    try:
+        await conn.copy_records_to_table(
+            "audit_events",
+            records=rows,
+            columns=("at", "actor_id", "action", "resource_type", "resource_id", "outcome",
+                     "ip", "request_id", "patient_id", "department_id", "hash"),
+        )  # fmt: skip
+        await conn.copy_records_to_table(
+            "token_families",
+            records=(
+                (f"{n:032x}", patients[n % len(patients)], f"{n:032x}", start, soon, None)
+                for n in range(PAST_LOGINS)
+            ),
+            columns=("id", "user_id", "current_refresh_jti", "created_at", "expires_at",
+                     "revoked_at"),
+        )  # fmt: skip
+        await conn.copy_records_to_table(
+            "revoked_tokens",
+            records=((f"{n:032x}", soon) for n in range(PAST_LOGINS)),
+            columns=("jti", "expires_at"),
+        )
+        for table in ("audit_events", "token_families", "revoked_tokens"):
+            await conn.execute(f"VACUUM (ANALYZE) {table}")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def seeded(fresh_database_url: Any) -> dict[str, Any]:
+    url: str = await fresh_database_url()
+    await load(url, SIZE, known_password_hash())
+    conn = await asyncpg.connect(server_url(url))
+    try:
+        doctor = await conn.fetchrow(
+            """SELECT u.id, u.username, d.department_id FROM users u
+               JOIN doctor_profiles d ON d.user_id = u.id ORDER BY u.id LIMIT 1"""
+        )
+        record_id = await conn.fetchval(
+            "SELECT id FROM patient_records WHERE department_id = $1 AND id > $2 "
+            "ORDER BY id LIMIT 1",
+            doctor["department_id"],
+            SIZE.records // 2,
+        )
+        patients = [
+            r["id"]
+            for r in await conn.fetch("SELECT id FROM users WHERE role = 'patient' ORDER BY id")
+        ]
+        admin = await conn.fetchval("SELECT username FROM users WHERE role = 'admin'")
+    finally:
+        await conn.close()
+    await _seed_history(url, patients, doctor["id"])
+    return {
+        "url": url,
+        "doctor": doctor["username"],
+        "doctor_id": doctor["id"],
+        "department_id": doctor["department_id"],
+        "record_id": record_id,
+        "patient_id": patients[len(patients) // 2],
+        "admin": admin,
+    }
+
+
+def _scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    yield plan.get("Node Type", ""), plan.get("Relation Name", "")
+    for child in plan.get("Plans", []):
+        yield from _scans(child)
+
+
+async def _login(client: httpx.AsyncClient, username: str) -> dict[str, str]:
+    answer = await client.post("/auth/login/", json={"username": username, "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+async def test_hot_queries_scan_records_and_audit_events_by_index(seeded: dict[str, Any]) -> None:
+    settings = make_settings(seeded["url"])
+    engine = create_engine(settings)
+    app = create_app(settings)
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    captured: list[tuple[str, Any, str]] = []
+    current = {"endpoint": ""}
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(EXPLAINABLE):
+            captured.append((statement, parameters, current["endpoint"]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    doctor_reads = [
+        f"/api/patient_records/{seeded['record_id']}",
+        "/api/patient_records/?limit=50",
+        "/api/patients/?q=vanterpool",
+        f"/api/department/{seeded['department_id']}/patients",
+        "/auth/me",
+    ]
+    admin_reads = [
+        f"/api/patients/{seeded['patient_id']}/access-log",
+        f"/api/audit/?actor_id={seeded['doctor_id']}",
+    ]
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            current["endpoint"] = "POST /auth/login/"
+            doctor = await _login(client, seeded["doctor"])
+            admin = await _login(client, seeded["admin"])
+            for headers, paths in ((doctor, doctor_reads), (admin, admin_reads)):
+                for path in paths:
+                    current["endpoint"] = f"GET {path}"
+                    answer = await client.get(path, headers=headers)
+                    assert answer.status_code == 200, (path, answer.text)
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+        offenders = []
+        endpoints = set()
+        async with engine.connect() as connection:
+            for statement, parameters, endpoint in captured:
+                endpoints.add(endpoint)
+                result = await connection.exec_driver_sql(
+                    "EXPLAIN (FORMAT JSON) " + statement, parameters
+                )
+                plan = result.scalar_one()
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                for node, relation in _scans(plan[0]["Plan"]):
+                    if node == "Seq Scan" and relation in GUARDED:
+                        offenders.append((endpoint, relation, " ".join(statement.split())))
+            await connection.rollback()
+    finally:
+        await engine.dispose()
+
+    # Every endpoint was seen issuing SQL, and none of it reads a guarded table in full.
+    assert len(endpoints) == 1 + len(doctor_reads) + len(admin_reads)
+    assert offenders == []
