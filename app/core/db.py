@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -82,7 +82,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "prepared_statement_cache_size": 0,
             "prepared_statement_name_func": _unique_statement_name,
         }
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -91,6 +91,24 @@ def create_engine(settings: Settings) -> AsyncEngine:
         hide_parameters=True,  # errors and logs never carry the values (patient data)
         connect_args=connect_args,
     )
+    event.listen(engine.sync_engine, "handle_error", _unavailable_is_disconnect)
+    return engine
+
+
+# A server that cannot serve now: connection exceptions (08), shutting down, crashed or
+# starting up (57P01-57P03), too many connections (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def _unavailable_is_disconnect(context: ExceptionContext) -> None:
+    """Count such errors as disconnects, also when they happen while connecting: the pool
+    drops the connection, and the error handler answers 503 instead of 500."""
+    error = context.original_exception
+    sqlstate = str(getattr(error, "sqlstate", None) or "")
+    # asyncpg's protocol state broken by an interrupted connect: the connection is unusable
+    broken = type(error.__cause__).__name__ == "InternalClientError"
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATES) or broken:
+        context.is_disconnect = True
 
 
 def _unique_statement_name() -> str:
