@@ -1,0 +1,114 @@
+"""Graceful shutdown: SIGTERM while a request is in flight. The request completes with its
+normal answer and the process then exits cleanly, within the configured grace period; a
+request that outlasts the grace period does not keep the process alive, and what it was
+writing is rolled back.
+
+The request is made slow by holding the audit chain head's row lock from the test."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.records.models import PatientRecord
+from tests.conftest import is_postgres
+from tests.reliability.hospital import Hospital, audit_lock, lock_waiters, seed_hospital, wait_for
+from tests.reliability.servers import PostgresCluster, postgres_cluster, start_server
+
+pytestmark = pytest.mark.skipif(not is_postgres(), reason="a private PostgreSQL cluster")
+
+CLEAN_EXITS = (0, -15)  # uvicorn re-raises SIGTERM after a complete shutdown
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PostgresCluster]:
+    with postgres_cluster() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def hospital(cluster: PostgresCluster) -> Hospital:
+    return await seed_hospital(cluster)
+
+
+async def waiting(hospital: Hospital) -> bool:
+    return await lock_waiters(hospital.database_url) >= 1
+
+
+async def count_records(hospital: Hospital) -> int:
+    engine = create_async_engine(hospital.database_url)
+    try:
+        async with engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(PatientRecord)))
+    finally:
+        await engine.dispose()
+
+
+async def test_sigterm_lets_the_request_in_flight_complete(
+    hospital: Hospital, tmp_path: Path
+) -> None:
+    grace = 10
+    server = await start_server(hospital.database_url, tmp_path, graceful_timeout=grace)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            async with audit_lock(hospital.database_url):
+                in_flight = asyncio.create_task(
+                    http.post(
+                        "/api/patient_records/",
+                        json={"patient_id": hospital.patient_id, "diagnosis": "In flight"},
+                        headers=hospital.doctor,
+                    )
+                )
+                await wait_for(lambda: waiting(hospital))
+                server.terminate()
+                signalled_at = time.monotonic()
+                await asyncio.sleep(1)
+                assert server.process.poll() is None, "exited with a request in flight"
+                assert not in_flight.done()
+            response = await in_flight
+        assert response.status_code == 201, response.text
+        assert response.json()["diagnosis"] == "In flight"
+        code = await asyncio.to_thread(server.wait, grace + 5)
+        assert time.monotonic() - signalled_at < grace
+    finally:
+        server.terminate()
+    assert code in CLEAN_EXITS, server.log()
+    log = server.log()
+    assert "Application shutdown complete" in log
+    assert "Traceback" not in log, log
+
+
+async def test_a_request_past_the_grace_period_does_not_hold_the_process(
+    hospital: Hospital, tmp_path: Path
+) -> None:
+    grace = 2
+    server = await start_server(hospital.database_url, tmp_path, graceful_timeout=grace)
+    before = await count_records(hospital)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            async with audit_lock(hospital.database_url):
+                in_flight = asyncio.create_task(
+                    http.post(
+                        "/api/patient_records/",
+                        json={"patient_id": hospital.patient_id, "diagnosis": "Cut short"},
+                        headers=hospital.doctor,
+                    )
+                )
+                await wait_for(lambda: waiting(hospital))
+                server.terminate()
+                signalled_at = time.monotonic()
+                code = await asyncio.to_thread(server.wait, grace + 10)
+                exited_after = time.monotonic() - signalled_at
+            outcome = await asyncio.gather(in_flight, return_exceptions=True)
+    finally:
+        server.terminate()
+    assert exited_after < grace + 3
+    assert code in CLEAN_EXITS, server.log()
+    [result] = outcome
+    assert isinstance(result, httpx.HTTPError) or result.status_code == 503
+    assert await count_records(hospital) == before  # the cut-short write was rolled back

@@ -1,0 +1,105 @@
+"""Pool exhaustion: more concurrent slow requests than the connection pool holds. Those
+that cannot get a connection answer 503 with Retry-After once the pool timeout passes (no
+hang); the slow ones finish normally once the database lets them; no connection leaks.
+
+The requests are made slow legitimately: the test holds the audit chain head's row lock
+from its own connection, so every audited request waits at its commit, holding its pooled
+connection, until the test lets go."""
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import is_postgres
+from tests.reliability.hospital import (
+    Hospital,
+    app_connections,
+    audit_lock,
+    lock_waiters,
+    seed_hospital,
+    wait_for,
+)
+from tests.reliability.servers import PostgresCluster, postgres_cluster, start_servers
+
+pytestmark = pytest.mark.skipif(not is_postgres(), reason="a private PostgreSQL cluster")
+
+POOL_SIZE = 2
+POOL_TIMEOUT = 1
+CALLERS = 6
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PostgresCluster]:
+    with postgres_cluster() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def hospital(cluster: PostgresCluster) -> Hospital:
+    return await seed_hospital(cluster)
+
+
+async def test_exhausted_pool_answers_503_then_recovers_without_leaks(
+    hospital: Hospital, tmp_path: Path
+) -> None:
+    env = {
+        "DB_POOL_SIZE": str(POOL_SIZE),
+        "DB_MAX_OVERFLOW": "0",
+        "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
+    }
+    async with start_servers(1, hospital.database_url, tmp_path, env=env) as [server]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            record = f"/api/patient_records/{hospital.record_id}"
+            for _ in range(3):  # warm the pool
+                assert (await http.get(record, headers=hospital.doctor)).status_code == 200
+            baseline = await app_connections(hospital.database_url)
+            assert len(baseline) <= POOL_SIZE
+
+            async def timed(path: str) -> tuple[httpx.Response, float]:
+                started = time.monotonic()
+                response = await http.get(path, headers=hospital.doctor)
+                return response, time.monotonic() - started
+
+            async with audit_lock(hospital.database_url):
+                slow = [asyncio.create_task(timed(record)) for _ in range(POOL_SIZE)]
+                await wait_for(lambda: _waiting(hospital, POOL_SIZE))
+                refused = await asyncio.gather(
+                    *(timed(record) for _ in range(CALLERS - POOL_SIZE)),
+                    timed("/api/department/"),  # unaudited, but it needs a connection too
+                )
+                held_for = time.monotonic()
+                assert not any(task.done() for task in slow)
+            released_at = time.monotonic()
+            finished = await asyncio.gather(*slow)
+
+            for response, elapsed in refused:
+                assert response.status_code == 503, response.text
+                assert response.headers["Retry-After"]
+                assert POOL_TIMEOUT * 0.9 <= elapsed < POOL_TIMEOUT + 2
+            for response, elapsed in finished:
+                assert response.status_code == 200, response.text
+                assert elapsed >= released_at - held_for
+            statuses = Counter(
+                [(await http.get(record, headers=hospital.doctor)).status_code for _ in range(10)]
+            )
+            assert statuses == {200: 10}
+
+            after = await app_connections(hospital.database_url)
+            assert len(after) <= POOL_SIZE
+            assert set(after) <= {"idle"}, after
+    assert server.exit_code in (0, -15), server.log()
+    assert "Traceback" not in server.log(), server.log()
+    await wait_for(lambda: _no_connections(hospital))
+
+
+async def _waiting(hospital: Hospital, count: int) -> bool:
+    return await lock_waiters(hospital.database_url) >= count
+
+
+async def _no_connections(hospital: Hospital) -> bool:
+    return not await app_connections(hospital.database_url)
