@@ -59,10 +59,12 @@ deploy-check: $(VENV)/.installed
 	done
 	@echo "deploy/k8s: valid against Kubernetes $(K8S_VERSIONS)"
 
-# Swagger UI in a real browser: Debian's Chromium, driven by Playwright (no browser download).
+# Swagger UI in a real browser: Debian's Chromium, driven by Playwright (no browser download);
+# Swagger UI's own files, which /docs loads from a CDN, come from the npm package.
 e2e: $(VENV)/.installed
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pip install --quiet playwright
+	npm install --silent --no-save --no-package-lock --prefix tests/e2e/.swagger-ui swagger-ui-dist@5
 	E2E_TESTS=1 $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 # The benchmark (bench/README.md) on the PostgreSQL server of BENCH_SERVER: SIZE=small|large|both,

@@ -49,6 +49,7 @@ async def test_doctor_authorizes_and_lists_records_in_swagger_ui(
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
+    assert (SWAGGER_UI_DIST / "swagger-ui-bundle.js").is_file(), "`make e2e` installs it"
     database_url = await fresh_database_url()
     seeded = await seed(database_url)
     ARTIFACTS.mkdir(exist_ok=True)
