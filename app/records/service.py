@@ -138,12 +138,24 @@ async def update_record(
     accepted = parse_if_match(if_match)
     if accepted is not None and record.version not in accepted:
         raise PreconditionFailed()
+    fields = changes.model_dump(exclude_unset=True)
+    if not fields:  # nothing to change: no new version, the record is only read
+        audit.record(
+            session,
+            meta=principal.meta,
+            actor=principal,
+            action="record.read",
+            resource_type="record",
+            resource_id=record.id,
+            patient_id=record.patient_id,
+        )
+        return record
     updated = await repository.apply_update(
         session,
         record,
         expected_version=record.version if accepted is not None else None,
         values={
-            **changes.model_dump(exclude_unset=True),
+            **fields,
             "author_id": principal.id,
             "updated_at": utcnow(),
         },

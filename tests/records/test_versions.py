@@ -188,3 +188,15 @@ async def test_history_is_hidden_like_the_record(
     assert response.status_code == 404
     [event] = await events(db, "record.history")
     assert event.outcome == "denied"
+
+
+async def test_empty_patch_makes_no_new_version(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
+) -> None:
+    headers = await world.headers(db, settings, "doctor_own")
+    response = await patch(client, world, headers, {}, '"1"')
+    assert response.status_code == 200
+    assert response.json()["version"] == 1
+    assert response.headers["ETag"] == '"1"'
+    assert await stored(db, world.record.id) == ("Hypertension", None, 1)
+    assert (await patch(client, world, headers, {}, '"5"')).status_code == 412
