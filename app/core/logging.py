@@ -4,11 +4,12 @@ Log lines never carry request bodies, raw paths, query strings, tokens or passwo
 log names the route template, and SQL parameters are hidden from database errors (db.py).
 """
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from app.core.config import Settings
 
@@ -39,7 +40,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return orjson.dumps(entry, default=str).decode()
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
