@@ -1,14 +1,14 @@
 """Time `hospital-api audit-verify` over a long audit chain on PostgreSQL, and its peak memory.
 
-    python -m bench.audit_verify [--events 1000000] [--server postgresql://postgres@127.0.0.1:5432/postgres]
-                                 [--runs 3] [--keep]
+    python -m bench.audit_verify [--events 1000000] [--runs 3] [--keep | --database NAME]
+                                 [--server postgresql://postgres@127.0.0.1:5432/postgres]
 
 A throwaway database `hms_bench_audit_<hex>` is created and migrated (`alembic upgrade
 head`), then filled with a valid chain of N events: hashes computed in Python with the
 application's own chain functions, rows sent with COPY (asyncpg), the chain head set to the
 last event, the table vacuumed (hint bits, visibility map) and analysed. The verification
 then runs as an operator runs it, `python -m app.cli audit-verify`, in a fresh process
-each time: wall time and that process's peak RSS (getrusage of the child) are reported.
+each time: its wall time, CPU time and peak RSS (GNU time, /usr/bin/time) are reported.
 A last run alters one event in the middle and checks that verify names it and exits 1.
 The database is dropped at the end unless --keep.
 """
@@ -146,43 +146,57 @@ async def load(url: str, count: int) -> None:
         await connection.close()
 
 
-async def tamper(url: str, event_id: int) -> None:
+async def rewrite(url: str, event_id: int, outcome: str, actor_id: int) -> tuple[str, int]:
+    """Change one event as an intruder would (trigger disabled); returns what it held."""
     connection = await asyncpg.connect(url)
     try:
         async with connection.transaction():
+            before = await connection.fetchrow(
+                "SELECT outcome, actor_id FROM audit_events WHERE id = $1", event_id
+            )
             await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
             await connection.execute(
-                "UPDATE audit_events SET outcome = 'allowed', actor_id = 1 WHERE id = $1",
+                "UPDATE audit_events SET outcome = $2, actor_id = $3 WHERE id = $1",
                 event_id,
+                outcome,
+                actor_id,
             )
             await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
     finally:
         await connection.close()
+    return before["outcome"], before["actor_id"]
 
 
-def timed_verify(url: str) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Wall seconds and peak RSS (MiB) of one `audit-verify` process."""
+def timed_verify(url: str) -> tuple[float, float, float, subprocess.CompletedProcess[str]]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one `audit-verify` process.
+
+    Measured by GNU time around the command: the child's own getrusage would also count
+    the pages it inherited from this (large) process at fork, before exec.
+    """
     environment = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "development"}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with tempfile.NamedTemporaryFile("r") as measured:
         started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "audit-verify"],
+        result = subprocess.run(
+            [
+                "/usr/bin/time",
+                "-o",
+                measured.name,
+                "-f",
+                "%M %U %S",
+                sys.executable,
+                "-m",
+                "app.cli",
+                "audit-verify",
+            ],
             env=environment,
             cwd=ROOT,
-            stdout=out,
-            stderr=err,
+            capture_output=True,
             text=True,
+            check=False,
         )
-        # Reap it ourselves: wait4 gives this child's own resource usage.
-        _pid, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        result = subprocess.CompletedProcess(
-            process.args, process.returncode, out.read(), err.read()
-        )
-    return elapsed, usage.ru_maxrss / 1024, result
+        peak_kib, user, system = measured.read().split()[-3:]
+    return elapsed, float(user) + float(system), int(peak_kib) / 1024, result
 
 
 def main() -> int:
@@ -191,7 +205,20 @@ def main() -> int:
     parser.add_argument("--server", default=DEFAULT_SERVER)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--database", help="time an existing database kept by --keep (not loaded, not altered)"
+    )
     args = parser.parse_args()
+
+    if args.database:
+        url = args.server.rsplit("/", 1)[0] + "/" + args.database
+        for run in range(1, args.runs + 1):
+            elapsed, cpu, peak, result = timed_verify(url)
+            print(
+                f"verify run {run}: {elapsed:.2f} s wall, {cpu:.2f} s CPU (client process), "
+                f"peak RSS {peak:.0f} MiB: {(result.stdout or result.stderr).strip()}"
+            )
+        return 0
 
     name, url = asyncio.run(create_database(args.server))
     print(f"database {name}")
@@ -202,17 +229,19 @@ def main() -> int:
         print(f"generated and loaded in {time.perf_counter() - started:.1f} s")
 
         for run in range(1, args.runs + 1):
-            elapsed, peak, result = timed_verify(url)
+            elapsed, cpu, peak, result = timed_verify(url)
             print(
-                f"verify run {run}: {elapsed:.2f} s wall, peak RSS {peak:.0f} MiB, "
+                f"verify run {run}: {elapsed:.2f} s wall, {cpu:.2f} s CPU (client process), "
+                f"peak RSS {peak:.0f} MiB, "
                 f"exit {result.returncode}: {(result.stdout or result.stderr).strip()}"
             )
             if result.returncode != 0:
                 return 1
 
         middle = args.events // 2
-        asyncio.run(tamper(url, middle))
-        elapsed, peak, result = timed_verify(url)
+        original = asyncio.run(rewrite(url, middle, "allowed", 1))
+        elapsed, _cpu, _peak, result = timed_verify(url)
+        asyncio.run(rewrite(url, middle, *original))  # intact again for --keep
         print(
             f"after altering event {middle}: {elapsed:.2f} s, exit {result.returncode}: "
             f"{result.stderr.strip()}"
