@@ -75,6 +75,12 @@ async def user_by_username(session: AsyncSession, username: str) -> User | None:
     )
 
 
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.scalar(
+        select(User).where(User.id == user_id).execution_options(populate_existing=True)
+    )
+
+
 async def lock_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.scalar(
         select(User)

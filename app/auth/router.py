@@ -1,7 +1,7 @@
 """Routes of the auth domain: register, login, refresh, logout, me, password change."""
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -160,8 +160,8 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
     },
 )
 async def login(
-    credentials: service.Credentials = Depends(login_credentials),  # noqa: B008
-    *,
+    # First: the body is parsed (422, 413) before a database session is opened.
+    credentials: Annotated[service.Credentials, Depends(login_credentials)],
     session: SessionDep,
     settings: SettingsDep,
     key: SigningKeyDep,

@@ -228,7 +228,8 @@ async def refresh(
         # Someone holds an already used refresh token: a copy leaked. End the whole login.
         family.revoked_at = now
         raise refuse("auth.refresh_reuse", Outcome.DENIED)
-    user = await repository.lock_user(session, family.user_id)
+    # Read, not locked: a password change locks the user, then the families (lock order).
+    user = await repository.get_user(session, family.user_id)
     if (
         user is None
         or not user.is_active
@@ -265,7 +266,7 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
 
 
 async def me(session: AsyncSession, principal: Principal) -> User:
-    user = await session.get(User, principal.id)
+    user = await repository.get_user(session, principal.id)
     if user is None:  # deleted since the token check of this very request
         raise Unauthorized()
     return user

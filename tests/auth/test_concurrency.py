@@ -50,3 +50,54 @@ async def test_concurrent_wrong_passwords_count_exactly(live: Live) -> None:
             )
         )
     assert failures == 5
+
+
+async def test_concurrent_uses_of_one_refresh_token(live: Live) -> None:
+    """The family row lock lets one use through; the others are reuse and end the login."""
+    payload = registration()
+    assert (await live.client.post("/auth/register/", json=payload)).status_code == 201
+    tokens = (
+        await live.client.post(
+            "/auth/login/",
+            json={"username": payload["username"], "password": payload["password"]},
+        )
+    ).json()
+    responses = await asyncio.gather(
+        *(
+            live.client.post("/auth/refresh/", json={"refresh_token": tokens["refresh_token"]})
+            for _ in range(10)
+        )
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] + [401] * 9, statuses
+    [winner] = [response.json() for response in responses if response.status_code == 200]
+    again = await live.client.post(
+        "/auth/refresh/", json={"refresh_token": winner["refresh_token"]}
+    )
+    assert again.status_code == 401  # a reuse revoked the whole login
+
+
+async def test_password_change_racing_refreshes_and_logins(live: Live) -> None:
+    """Lock order (counter, user, then families) leaves no deadlock and no 500."""
+    payload = registration()
+    assert (await live.client.post("/auth/register/", json=payload)).status_code == 201
+    credentials = {"username": payload["username"], "password": payload["password"]}
+    pairs = [(await live.client.post("/auth/login/", json=credentials)).json() for _ in range(6)]
+    change = live.client.post(
+        "/auth/password/",
+        json={"current_password": payload["password"], "new_password": "fresh passphrase 99"},
+        headers={"Authorization": f"Bearer {pairs[0]['access_token']}"},
+    )
+    refreshes = [
+        live.client.post("/auth/refresh/", json={"refresh_token": pair["refresh_token"]})
+        for pair in pairs[1:]
+    ]
+    logins = [live.client.post("/auth/login/", json=credentials) for _ in range(3)]
+    responses = await asyncio.gather(change, *refreshes, *logins)
+    assert responses[0].status_code == 204
+    assert all(response.status_code in (200, 401) for response in responses[1:])
+    for response in responses[1:]:
+        if response.status_code == 200:  # issued before the change: refused now
+            token = response.json()["access_token"]
+            me = await live.client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 401
