@@ -133,3 +133,18 @@ async def test_grant_expires(
         RECORDS, params={"patient_id": world.users["patient_owner"].id}, headers=headers
     )
     assert listed.json() == []
+
+
+async def test_doctor_without_department_reads_under_a_grant(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
+) -> None:
+    granted = await grant(db, world, doctor="doctor_none")
+    headers = await world.headers(db, settings, "doctor_none")
+    assert (await client.get(f"{RECORDS}{world.record.id}", headers=headers)).status_code == 200
+    listed = await client.get(
+        RECORDS, params={"patient_id": world.users["patient_owner"].id}, headers=headers
+    )
+    assert [r["id"] for r in listed.json()] == [world.record.id]
+    assert (await client.get(RECORDS, headers=headers)).json() == []
+    [event] = await events(db, "record.read")
+    assert event.emergency_grant_id == granted.id
