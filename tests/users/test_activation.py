@@ -126,3 +126,14 @@ async def test_invalid_body_is_422(
     )
     assert response.status_code == 422
     assert await is_active(db, target.id) is True
+
+
+async def test_deactivated_users_refresh_token_is_refused(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
+) -> None:
+    user = world.users["patient_owner"]
+    tokens = await tokens_for(db, settings, user)
+    admin = await world.headers(db, settings, "admin")
+    assert (await set_active(client, admin, user.id, False)).status_code == 200
+    refreshed = await client.post("/auth/refresh/", json={"refresh_token": tokens.refresh})
+    assert refreshed.status_code == 401
