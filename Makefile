@@ -49,10 +49,12 @@ ops-test: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet 'openapi-python-client==0.27.1'
 	OPS_SLOW_TESTS=1 $(BIN)/python -m pytest -m slow_ops tests/ops $(PYTEST_ARGS)
 
-# The Kubernetes manifests against the Kubernetes JSON schemas (bundled: works offline).
+# The Kubernetes manifests against the Kubernetes JSON schemas, the compose file against the
+# Compose specification's (both tools bundle their schemas: no download).
 K8S_VERSIONS ?= 1.30.0 1.37.0
 deploy-check: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet kubernetes-validate
+	$(BIN)/python -m pip install --quiet kubernetes-validate check-jsonschema
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 	for version in $(K8S_VERSIONS); do \
 		$(BIN)/kubernetes-validate --strict --quiet -k $$version deploy/k8s/*.yaml deploy/k8s/*/*.yaml \
 			|| exit 1; \

@@ -108,3 +108,19 @@ def test_service_hpa_and_pdb_select_the_deployment(
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"]["name"] == "hospital-api"
     assert hpa["spec"]["minReplicas"] >= 2  # the PDB can then let one go at a time
+
+
+def test_compose_runs_migrations_before_the_api_with_production_settings() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    postgres, migrate, api = services["postgres"], services["migrate"], services["api"]
+    assert "healthcheck" in postgres
+    assert any(volume.endswith(":/var/lib/postgresql/data") for volume in postgres["volumes"])
+    assert migrate["command"] == ["migrate"]
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert api["command"][0] == "serve"
+    for service in (migrate, api):
+        assert service["environment"]["ENVIRONMENT"] == "production"
+        assert service["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")  # required
+        assert "/tmp" in service["tmpfs"][0]  # PROMETHEUS_MULTIPROC_DIR, empty at each start
