@@ -77,7 +77,8 @@ class ServerProcess:
             pids = [int(pid) for pid in children.read_text().split()]
         except OSError:
             pids = []
-        return pids or [self.pid]
+        workers = [pid for pid in pids if b"resource_tracker" not in _cmdline(pid)]
+        return workers or [self.pid]
 
     def terminate(self) -> None:
         if self.process.poll() is None:
@@ -96,6 +97,13 @@ class ServerProcess:
     def stop(self, timeout: float = 30) -> int:
         self.terminate()
         return self.wait(timeout)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def rss_kib(pid: int) -> int:
