@@ -1,6 +1,10 @@
 """Passwords and JWTs. The only module that imports passlib or jose."""
 
+import asyncio
+import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -8,7 +12,6 @@ from typing import Any, Literal
 
 from jose import JWTError, jwt
 from passlib.context import CryptContext
-from starlette.concurrency import run_in_threadpool
 
 from app.core.db import utcnow
 
@@ -27,13 +30,24 @@ _passwords = CryptContext(
 )
 
 
+# Hashing runs on a few dedicated threads, not the shared thread pool (40 threads): argon2
+# is CPU-bound, so more threads than cores buy nothing, and every thread that has hashed
+# keeps its 19 MiB in its malloc arena, so a login storm would grow each worker's memory
+# by up to 40 x 19 MiB. A fixed pool bounds both.
+_hashing = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="argon2")
+
+
+async def _off_loop(function: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_hashing, function, *args)
+
+
 def hash_password_sync(password: str) -> str:
     return str(_passwords.hash(password))
 
 
 async def hash_password(password: str) -> str:
     """Hash off the event loop: argon2 takes tens of milliseconds of CPU."""
-    return await run_in_threadpool(hash_password_sync, password)
+    return str(await _off_loop(hash_password_sync, password))
 
 
 async def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
@@ -43,7 +57,7 @@ async def verify_password(password: str, password_hash: str | None) -> tuple[boo
     takes as long as for a real user and timing does not reveal which usernames exist.
     """
     stored = password_hash or _dummy_hash()
-    ok, new_hash = await run_in_threadpool(_passwords.verify_and_update, password, stored)
+    ok, new_hash = await _off_loop(_passwords.verify_and_update, password, stored)
     return bool(ok) and password_hash is not None, new_hash
 
 
