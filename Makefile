@@ -76,3 +76,25 @@ BENCH_SERVER ?= postgresql://postgres@127.0.0.1:5432/postgres
 bench: $(VENV)/.installed
 	$(if $(PROFILE),$(BIN)/python -m pip install --quiet py-spy)
 	$(BIN)/python -m bench.run --size $(SIZE) --server $(BENCH_SERVER) $(if $(REUSE),--reuse) $(if $(PROFILE),--profile)
+
+# Reliability suites (tests/reliability, tests/fuzz) on the PostgreSQL server of
+# TEST_DATABASE_URL: hostile input, concurrency, several processes, database faults (a private
+# cluster), pool exhaustion, graceful shutdown, and a bounded schema fuzz (FUZZ_EXAMPLES=5).
+RELIABILITY_DB ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+.PHONY: reliability fuzz soak
+reliability: $(VENV)/.installed
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(RELIABILITY_DB)} \
+		$(BIN)/python -m pytest tests/reliability tests/fuzz $(PYTEST_ARGS)
+
+# The schema fuzz, longer: FUZZ_EXAMPLES examples per operation and role, a new seed each run
+# (printed with any failure; FUZZ_SEED=... replays it).
+FUZZ_EXAMPLES ?= 100
+fuzz: $(VENV)/.installed
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(RELIABILITY_DB)} FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
+
+# SOAK_SECONDS of mixed traffic against two workers; prints throughput and worker memory.
+SOAK_SECONDS ?= 60
+soak: $(VENV)/.installed
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(RELIABILITY_DB)} SOAK_SECONDS=$(SOAK_SECONDS) \
+		$(BIN)/python -m pytest -s tests/reliability/test_soak.py $(PYTEST_ARGS)
