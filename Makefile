@@ -42,10 +42,13 @@ clean:
 
 .PHONY: ops-test deploy-check e2e
 
-# Slow operations tests: the Dockerfile's own steps in a clean venv, a generated client.
+# Slow operations tests: the Dockerfile's own steps in a clean venv, a generated client, the
+# server behind PgBouncer (transaction pooling; with TEST_DATABASE_URL, i.e. on PostgreSQL).
 # openapi-python-client 0.27: later releases (0.29.1 seen) reference an unimported `Unset`
 # for a request body offered in several content types, as /auth/login/ is (JSON and form).
 ops-test: $(VENV)/.installed
+	command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] \
+		|| (apt-get update -qq && apt-get install -y -qq pgbouncer)
 	$(BIN)/python -m pip install --quiet 'openapi-python-client==0.27.1'
 	OPS_SLOW_TESTS=1 $(BIN)/python -m pytest -m slow_ops tests/ops $(PYTEST_ARGS)
 

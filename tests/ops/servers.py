@@ -111,8 +111,11 @@ async def seed(database_url: str) -> Seeded:
 
 
 @contextmanager
-def live_server(database_url: str, folder: Path) -> Iterator[str]:
-    """`hospital-api serve` of this checkout on a free loopback port; yields its base URL."""
+def live_server(database_url: str, folder: Path, **settings: str) -> Iterator[str]:
+    """`hospital-api serve` of this checkout on a free loopback port; yields its base URL.
+
+    `settings` are more environment variables (`WEB_CONCURRENCY="2"`).
+    """
     port = free_port()
     env = {
         "PATH": os.environ["PATH"],
@@ -122,6 +125,7 @@ def live_server(database_url: str, folder: Path) -> Iterator[str]:
         "ENVIRONMENT": "test",
         "LOG_FORMAT": "json",
         "PYTHONUNBUFFERED": "1",
+        **settings,
     }
     command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"]
     server = start_server([*command, "--port", str(port)], env, ROOT, folder / "server.log")
