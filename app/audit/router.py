@@ -1,9 +1,10 @@
 """Routes of the audit trail: the admins' list and verification, the patient's access log."""
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request, Response
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from app.audit import service
 from app.audit.models import AuditEvent
@@ -20,6 +21,17 @@ from app.core.schemas import text
 router = APIRouter(tags=["audit"])
 
 NO_STORE = "no-store"
+_ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}T")
+
+
+def _iso_8601_only(value: object) -> object:
+    """Pydantic would also read `0.5` or `1700000000` as Unix times: not the contract."""
+    if isinstance(value, str) and not _ISO_8601.match(value):
+        raise ValueError("must be an ISO 8601 date and time with a UTC offset")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
 RequireAdminOrPatient = Annotated[Principal, Depends(require_role("admin", "patient"))]
 
 
@@ -35,11 +47,11 @@ def event_filters(
     ] = None,
     resource_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     since: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="Events at or after this instant (ISO 8601 with an offset)"),
     ] = None,
     until: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="Events strictly before this instant (ISO 8601 with an offset)"),
     ] = None,
 ) -> EventFilters:

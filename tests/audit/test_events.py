@@ -181,6 +181,8 @@ async def test_time_window(
         "since=yesterday",
         "since=2026-11-27T10:00:00",  # no offset
         "until=2026-11-27",
+        "until=0.5",  # not read as a Unix time
+        "since=1764000000",
         "action=" + "a" * 65,
         "action=record%00read",
         "resource_type=" + "r" * 33,
