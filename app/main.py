@@ -59,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     handlers.install(app)
     api.include_routes(app)
-    app.include_router(observability.router)
+    for path in ("/metrics", "/metrics/"):
+        app.add_route(path, observability.metrics, methods=["GET"], include_in_schema=False)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -6,7 +6,8 @@ sums the counters and histograms of every worker (prometheus-client's multiproce
 database pool gauges are always those of the worker that answers the scrape. In Kubernetes, run
 one worker per pod and let Prometheus scrape every pod instead (docs/deploying.md).
 
-The auth code counts refusals with `LOGIN_FAILURES.inc()` and `LOCKOUTS.inc()`.
+Services count login refusals with `LOGIN_FAILURES.inc()` and `LOCKOUTS.inc()`; this module
+does not import fastapi, so that they may.
 """
 
 import logging
@@ -15,9 +16,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import fastapi.routing
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -32,9 +30,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from app.core.routing import APIRouter
 
 # The *_created series only add noise to every scrape.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -99,8 +97,10 @@ class RouteTemplates:
         return path.rstrip("/") or "/"
 
     def _learn(self, app: object) -> None:
+        from fastapi import routing  # here, so that services may import this module
+
         routes = getattr(app, "routes", None)
-        walk = getattr(fastapi.routing, "iter_route_contexts", None)
+        walk = getattr(routing, "iter_route_contexts", None)
         if routes is None or walk is None:  # older FastAPI: routes carry their full path
             return
         for context in walk(routes):
@@ -110,7 +110,7 @@ class RouteTemplates:
             route = context.original_route
             self._known[id(route)] = (route, path)
             endpoint = getattr(route, "endpoint", None)
-            if endpoint is not None and not isinstance(route, fastapi.routing.APIRoute):
+            if endpoint is not None and not isinstance(route, routing.APIRoute):
                 self._known.setdefault(id(endpoint), (endpoint, path))
 
 
@@ -182,7 +182,7 @@ def _log_request(scope: Scope, method: str, route: str, status: int, seconds: fl
 class PoolCollector(Collector):
     """The database connection pool of one app, read when scraped."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: Any) -> None:
         self.app = app
 
     def collect(self) -> Iterable[Metric]:
@@ -204,7 +204,7 @@ class PoolCollector(Collector):
         return [size, overflow, connections]
 
 
-def render(app: FastAPI) -> bytes:
+def render(app: Any) -> bytes:
     """The exposition text: this process's (or every worker's) metrics, then the pool's."""
     if MULTIPROCESS:
         registry = CollectorRegistry()
@@ -217,16 +217,6 @@ def render(app: FastAPI) -> bytes:
     return text + generate_latest(pool)
 
 
-router = APIRouter(tags=["health"])
-
-
-@router.get(
-    "/metrics",
-    summary="Prometheus metrics",
-    description="Request counts and latency by route template and status, requests in "
-    "flight, database pool usage, login failures and lock-outs (Prometheus text format).",
-    response_class=Response,
-    include_in_schema=False,
-)
 async def metrics(request: Request) -> Response:
+    """GET /metrics: Prometheus text format (a plain route, outside the OpenAPI schema)."""
     return Response(render(request.app), media_type=CONTENT_TYPE_LATEST)

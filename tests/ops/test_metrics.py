@@ -1,5 +1,7 @@
 """/metrics: Prometheus text, series by route template (never the raw path), pool and auth."""
 
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -142,3 +144,22 @@ async def test_documentation_routes_have_their_own_labels(client: httpx.AsyncCli
             - value(before, "http_requests_total", **labels)
             == 1
         )
+
+
+async def test_metrics_answer_with_and_without_trailing_slash(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+    response = await client.get("/metrics/")
+    assert response.status_code == 200
+    after = await scrape(client)
+    labels = {"method": "GET", "route": "/metrics", "status": "200"}
+    assert (
+        value(after, "http_requests_total", **labels)
+        - value(before, "http_requests_total", **labels)
+        == 2
+    )  # "/metrics/" and the first of the two scrapes that bracket it
+    assert "/metrics" not in (await client.get("/openapi.json")).json()["paths"]
+
+
+def test_services_may_count_without_importing_fastapi() -> None:
+    code = "import sys, app.core.observability; sys.exit('fastapi' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
