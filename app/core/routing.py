@@ -6,6 +6,9 @@ from typing import Any
 import fastapi
 from fastapi.routing import APIRoute
 
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+BODY_TOO_LARGE = {"description": "The request body is over the size limit (1 MiB)."}
+
 
 def operation_id(route: APIRoute) -> str:
     """`list_doctors`, not `list_doctors_api_doctors__get`, so generated clients read well."""
@@ -25,6 +28,9 @@ class APIRouter(fastapi.APIRouter):
         super().__init__(**kwargs)
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if {method.upper() for method in kwargs.get("methods") or ()} & BODY_METHODS:
+            # The body limit middleware answers 413 for every route that takes a body.
+            kwargs["responses"] = {413: BODY_TOO_LARGE, **(kwargs.get("responses") or {})}
         super().add_api_route(path, endpoint, **kwargs)
         twin = path[:-1] if path.endswith("/") else path + "/"
         if twin and twin != "/":
