@@ -124,6 +124,21 @@ def test_the_schema_has_what_this_suite_attacks() -> None:
     assert STRING_QUERIES
 
 
+@pytest.mark.parametrize("op", OPERATIONS, ids=str)
+def test_the_operation_declares_the_errors_it_can_answer(op: Operation) -> None:
+    """Clients (and the schema fuzz) rely on the declared answers: a route that takes a body
+    can answer 413, one with input 422, one behind a token 401."""
+    declared = set(op.spec["responses"])
+    expected = set()
+    if op.method in ("post", "put", "patch"):
+        expected.add("413")
+    if op.parameters or op.spec.get("requestBody"):
+        expected.add("422")
+    if op.spec.get("security"):
+        expected.add("401")
+    assert expected <= declared, f"{op} does not declare {sorted(expected - declared)}"
+
+
 @dataclass
 class Hospital:
     ids: dict[str, int]
