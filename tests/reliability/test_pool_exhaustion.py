@@ -80,7 +80,7 @@ async def test_exhausted_pool_answers_503_then_recovers_without_leaks(
             for response, elapsed in refused:
                 assert response.status_code == 503, response.text
                 assert response.headers["Retry-After"]
-                assert POOL_TIMEOUT * 0.9 <= elapsed < POOL_TIMEOUT + 2
+                assert POOL_TIMEOUT * 0.9 <= elapsed < POOL_TIMEOUT + 4
             for response, elapsed in finished:
                 assert response.status_code == 200, response.text
                 assert elapsed >= released_at - held_for
