@@ -281,6 +281,10 @@ class PostgresCluster:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
         self.running = False
 
+    def restart(self, mode: str = "fast") -> None:
+        self.stop(mode)
+        self.start()
+
     def server_log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
