@@ -230,9 +230,14 @@ class Bench:
         )
 
     def measure(
-        self, target: Target, base: str, load: wrk.Load, token: str, label: str = ""
+        self, target: Target, server: servers.Server, load: wrk.Load, token: str, label: str = ""
     ) -> dict[str, Any]:
-        result, raw = wrk.run(self.wrk_args(target, base, load, token))
+        """One wrk run, and the CPU the server's workers spent per request during it (a
+        figure that the other load on a shared machine disturbs far less than req/s)."""
+        workers = server.workers()
+        cpu_before = servers.cpu_seconds(workers)
+        result, raw = wrk.run(self.wrk_args(target, server.base, load, token))
+        cpu = servers.cpu_seconds(workers) - cpu_before
         entry = {
             "endpoint": target.name,
             "server": target.server,
@@ -241,13 +246,16 @@ class Bench:
             "seconds": load.seconds,
             "label": label,
             **result.as_dict(),
+            "cpu_ms_per_request": round(1000 * cpu / result.requests, 3)
+            if result.requests
+            else None,
         }
         (self.work / f"wrk-{len(self.runs):02d}.txt").write_text(raw)
         self.runs.append(entry)
         print(
             f"  {target.name:<38} c{load.connections:<3} {result.rps:9.1f} req/s  "
-            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms  errors {result.errors}"
-            + (f"  ({label})" if label else ""),
+            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms  errors {result.errors}  "
+            f"cpu {entry['cpu_ms_per_request']} ms/req" + (f"  ({label})" if label else ""),
             flush=True,
         )
         return entry
@@ -271,6 +279,7 @@ class Bench:
         seed_info: dict[str, Any],
     ) -> dict[str, Any]:
         base = {"api": api.base, "ceiling": ceiling.base}
+        by_name = {"api": api, "ceiling": ceiling}
         status, body = _request(
             api.base + "/auth/login/",
             body=json.dumps({"username": fixture.doctor_username, "password": PASSWORD}),
@@ -302,11 +311,11 @@ class Bench:
         with servers.MemorySampler(workers) as sampler:
             for load in (wrk.HEAVY, wrk.SINGLE):
                 for target in ceilings:
-                    self.measure(target, base["ceiling"], load, token, "before")
+                    self.measure(target, by_name["ceiling"], load, token, "before")
                 for target in api_targets:
-                    self.measure(target, base["api"], load, token)
+                    self.measure(target, by_name["api"], load, token)
                 for target in ceilings:
-                    self.measure(target, base["ceiling"], load, token, "after")
+                    self.measure(target, by_name["ceiling"], load, token, "after")
             storm = self.login_storm(api, api_targets, token) if not self.args.only else {}
         time.sleep(2)
         final_rss = {str(pid): servers.rss_mb(pid) for pid in workers}
@@ -328,11 +337,11 @@ class Bench:
         if me is None or login is None:
             return {"skipped": "GET /auth/me or POST /auth/login/ not available"}
         print(f"[{self.size}] login storm", flush=True)
-        idle = self.measure(me, api.base, wrk.SINGLE, token, "idle, before the storm")
+        idle = self.measure(me, api, wrk.SINGLE, token, "idle, before the storm")
         storm_load = wrk.Load(2, 32, wrk.SINGLE.seconds + 4)
         storm_process = wrk.start(self.wrk_args(login, api.base, storm_load, token))
         time.sleep(2)
-        during = self.measure(me, api.base, wrk.SINGLE, token, "during the login storm")
+        during = self.measure(me, api, wrk.SINGLE, token, "during the login storm")
         storm_result, raw = wrk.finish(storm_process)
         (self.work / "wrk-storm.txt").write_text(raw)
         return {
@@ -449,6 +458,7 @@ def _row(
         "p50_ms": round(statistics.mean(r["p50_ms"] for r in runs), 2),
         "p99_ms": round(statistics.mean(r["p99_ms"] for r in runs), 2),
         "errors": sum(r["errors"] for r in runs),
+        "cpu_ms_per_request": round(statistics.mean(r["cpu_ms_per_request"] or 0 for r in runs), 3),
         "ceiling": reference,
         "ratio": round(rps / reference_rps, 3) if reference_rps else None,
     }
@@ -494,12 +504,13 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 def _print_table(data: dict[str, Any]) -> None:
     print(f"\n== {data['size']} seed ({data['fixture']['records']:,} records) ==")
     print(f"{'endpoint':<38} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'errors':>6} {'x ceiling':>10}")  # fmt: skip
+          f"{'errors':>6} {'x ceiling':>10} {'cpu ms/req':>10}")  # fmt: skip
     for row in data["table"]:
         ratio = f"{row['ratio']:.2f} ({row['ceiling']})" if row["ratio"] is not None else ""
         print(
             f"{row['endpoint']:<38} {row['connections']:>5} {row['rps']:>9.1f} "
-            f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>6} {ratio:>10}"
+            f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>6} {ratio:>10} "
+            f"{row['cpu_ms_per_request']:>10.2f}"
         )
     storm = data["login_storm"]
     if "ratio_p50" in storm:
