@@ -174,3 +174,11 @@ async def test_correctly_linked_event_appended_behind_the_heads_back_is_named(
 
 def inserted_digest(event: AuditEvent) -> str:
     return content_digest(**{name: getattr(event, name) for name in CONTENT_FIELDS})
+
+
+async def test_stream_walks_every_event_in_order_across_batches(db: AsyncSession) -> None:
+    from app.audit.repository import stream_chain
+
+    await write_events(db, 5, per_transaction=2)
+    walked = [row[0] async for row in stream_chain(db, batch=2)]
+    assert walked == await event_ids(db)
