@@ -7,7 +7,7 @@ suite runs on a SQLite file in a temporary folder.
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Move time without sleeping: `frozen_clock.advance(minutes=61)`."""
     from datetime import timedelta
 
@@ -195,4 +195,4 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     fake = Clock()
     monkeypatch.setattr(clock, "now", fake.now)
-    yield fake
+    return fake

@@ -16,7 +16,7 @@ from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, paginate
 from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
-from app.core.schemas import text
+from app.core.schemas import Text
 
 router = APIRouter(tags=["audit"])
 
@@ -38,11 +38,11 @@ RequireAdminOrPatient = Annotated[Principal, Depends(require_role("admin", "pati
 def event_filters(
     actor_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Who acted")] = None,
     action: Annotated[
-        text(64) | None,  # type: ignore[valid-type]
+        Annotated[str, Text(64)] | None,
         Query(description="e.g. `record.read`, `auth.login`, `access.forbidden`"),
     ] = None,
     resource_type: Annotated[
-        text(32) | None,  # type: ignore[valid-type]
+        Annotated[str, Text(32)] | None,
         Query(description="e.g. `record`, `patient`, `user`, `endpoint`"),
     ] = None,
     resource_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,

@@ -14,7 +14,7 @@ from pydantic import (
 
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from app.core.db import utcnow
-from app.core.schemas import RequestModel, ResponseModel, text
+from app.core.schemas import RequestModel, ResponseModel, Text
 from app.users.models import Role, Sex, casefold_key
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@+-]+$"
@@ -85,16 +85,16 @@ class RegisterRequest(RequestModel):
     username: Username
     email: Email
     password: NewPassword
-    full_name: text(200, 1)  # type: ignore[valid-type]
+    full_name: Annotated[str, Text(200, 1)]
     role: Role = Role.PATIENT
     # doctors only
     department_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    specialization: text(200) | None = None  # type: ignore[valid-type]
-    license_number: text(64) | None = None  # type: ignore[valid-type]
+    specialization: Annotated[str, Text(200)] | None = None
+    license_number: Annotated[str, Text(64)] | None = None
     # patients only
     date_of_birth: date | None = None
     sex: Sex | None = None
-    phone: text(32) | None = None  # type: ignore[valid-type]
+    phone: Annotated[str, Text(32)] | None = None
 
     @field_validator("password")
     @classmethod
@@ -114,7 +114,7 @@ class RegisterRequest(RequestModel):
 
 
 class LoginRequest(RequestModel):
-    username: text(150, 1)  # type: ignore[valid-type]
+    username: Annotated[str, Text(150, 1)]
     password: PresentedPassword
 
 
@@ -122,17 +122,17 @@ class LoginForm(RequestModel):
     """The OAuth2 password grant as Swagger's Authorize sends it (form-encoded)."""
 
     grant_type: Literal["password"] | None = None
-    username: text(150, 1)  # type: ignore[valid-type]
+    username: Annotated[str, Text(150, 1)]
     password: PresentedPassword
-    scope: text(1000) = ""  # type: ignore[valid-type]
-    client_id: text(200) | None = None  # type: ignore[valid-type]
-    client_secret: text(200) | None = Field(  # type: ignore[valid-type]
+    scope: Annotated[str, Text(1000)] = ""
+    client_id: Annotated[str, Text(200)] | None = None
+    client_secret: Annotated[str, Text(200)] | None = Field(
         default=None, repr=False, json_schema_extra={"writeOnly": True}
     )
 
 
 class RefreshRequest(RequestModel):
-    refresh_token: text(4096, 1) = Field(repr=False)  # type: ignore[valid-type]
+    refresh_token: Annotated[str, Text(4096, 1)] = Field(repr=False)
 
 
 class PasswordChangeRequest(RequestModel):

@@ -1,8 +1,11 @@
 """Building blocks shared by every domain's schemas."""
 
-from typing import Annotated, Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
+from annotated_types import GroupedMetadata, MaxLen, MinLen
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 
 def reject_nul(value: str) -> str:
@@ -15,19 +18,27 @@ def reject_nul(value: str) -> str:
 NoNul = AfterValidator(reject_nul)
 
 
-def text(max_length: int, min_length: int = 0) -> type[str]:
-    """A string stored exactly as sent: bounded, and never containing NUL."""
-    return Annotated[  # type: ignore[return-value]
-        str,
-        StringConstraints(min_length=min_length, max_length=max_length),
-        NoNul,
-    ]
+@dataclass(frozen=True, slots=True)
+class Text(GroupedMetadata):
+    """A string stored exactly as sent: bounded, and never containing NUL.
+
+    `Annotated[str, Text(200)]` in a schema, `Annotated[str | None, Query(), Text(100)]`
+    for a query parameter.
+    """
+
+    max_length: int
+    min_length: int = 0
+
+    def __iter__(self) -> Iterator[object]:
+        yield MinLen(self.min_length)
+        yield MaxLen(self.max_length)
+        yield NoNul
 
 
 class RequestModel(BaseModel):
     """Request bodies: unknown fields are refused, and no string may hold a NUL character
     (PostgreSQL cannot store one; it is never legitimate input). Bound every string field
-    with `Annotated[str, StringConstraints(max_length=...)]`."""
+    with `Annotated[str, Text(max_length)]`."""
 
     model_config = ConfigDict(extra="forbid")
 

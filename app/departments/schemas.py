@@ -1,12 +1,12 @@
 """Request and response shapes of departments."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from app.core.schemas import RequestModel, ResponseModel, text
+from app.core.schemas import RequestModel, ResponseModel, Text
 
-Name = text(100, min_length=1)
+Name = Annotated[str, Text(100, 1)]
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -23,16 +23,16 @@ class DepartmentPublic(ResponseModel):
 
 
 class DepartmentCreate(RequestModel):
-    name: Name  # type: ignore[valid-type]
-    description: text(2000) | None = None  # type: ignore[valid-type]
-    location: text(200) | None = None  # type: ignore[valid-type]
-    specialization: text(200) | None = None  # type: ignore[valid-type]
+    name: Name
+    description: Annotated[str, Text(2000)] | None = None
+    location: Annotated[str, Text(200)] | None = None
+    specialization: Annotated[str, Text(200)] | None = None
 
 
 class DepartmentUpdate(RequestModel):
     """Only the fields sent change; the name may change but never be removed."""
 
-    name: Name = Field(default=None, json_schema_extra=_no_default)  # type: ignore[valid-type]
-    description: text(2000) | None = None  # type: ignore[valid-type]
-    location: text(200) | None = None  # type: ignore[valid-type]
-    specialization: text(200) | None = None  # type: ignore[valid-type]
+    name: Name = Field(default=None, json_schema_extra=_no_default)  # type: ignore[assignment]
+    description: Annotated[str, Text(2000)] | None = None
+    location: Annotated[str, Text(200)] | None = None
+    specialization: Annotated[str, Text(200)] | None = None

@@ -1,17 +1,18 @@
 """Request and response shapes of emergency ("break the glass") access grants."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
-from app.core.schemas import RequestModel, ResponseModel, text
+from app.core.schemas import RequestModel, ResponseModel, Text
 
 REASON_MIN = 10
 REASON_MAX = 500
 
 
 class EmergencyAccessCreate(RequestModel):
-    reason: text(REASON_MAX, REASON_MIN) = Field(  # type: ignore[valid-type]
+    reason: Annotated[str, Text(REASON_MAX, REASON_MIN)] = Field(
         description="Why the patient's records are needed now (10-500 characters); reviewed",
         examples=["Unconscious patient in the emergency room, allergies unknown"],
     )

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from app.core.responses import MAX_ID
-from app.core.schemas import RequestModel, ResponseModel, text
+from app.core.schemas import RequestModel, ResponseModel, Text
 
-Diagnosis = text(2000, min_length=1)
-ClinicalText = text(20000)
+Diagnosis = Annotated[str, Text(2000, 1)]
+ClinicalText = Annotated[str, Text(20000)]
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -35,19 +35,19 @@ class RecordCreate(RequestModel):
     """`department_id` and `author_id` come from the writing doctor: naming them is a 422."""
 
     patient_id: Annotated[int, Field(ge=1, le=MAX_ID)]
-    diagnosis: Diagnosis  # type: ignore[valid-type]
-    observations: ClinicalText | None = None  # type: ignore[valid-type]
-    treatments: ClinicalText | None = None  # type: ignore[valid-type]
-    notes: ClinicalText | None = None  # type: ignore[valid-type]
+    diagnosis: Diagnosis
+    observations: ClinicalText | None = None
+    treatments: ClinicalText | None = None
+    notes: ClinicalText | None = None
 
 
 class RecordUpdate(RequestModel):
     """Only the fields sent change; the diagnosis may change but never be removed."""
 
-    diagnosis: Diagnosis = Field(default=None, json_schema_extra=_no_default)  # type: ignore[valid-type]
-    observations: ClinicalText | None = None  # type: ignore[valid-type]
-    treatments: ClinicalText | None = None  # type: ignore[valid-type]
-    notes: ClinicalText | None = None  # type: ignore[valid-type]
+    diagnosis: Diagnosis = Field(default=None, json_schema_extra=_no_default)  # type: ignore[assignment]
+    observations: ClinicalText | None = None
+    treatments: ClinicalText | None = None
+    notes: ClinicalText | None = None
 
 
 class RecordVersionPublic(RecordPublic):

@@ -9,7 +9,7 @@ from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, paginate
 from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
-from app.core.schemas import text
+from app.core.schemas import Text
 from app.users import service
 from app.users.schemas import (
     DoctorPublic,
@@ -91,7 +91,7 @@ async def list_patients(
     request: Request,
     response: Response,
     q: Annotated[
-        text(100) | None,  # type: ignore[valid-type]
+        Annotated[str, Text(100)] | None,
         Query(description="Full name or username contains this (case-insensitive)"),
     ] = None,
 ) -> Any:

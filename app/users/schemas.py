@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field, StrictBool
 
 from app.core.responses import MAX_ID
-from app.core.schemas import RequestModel, ResponseModel, text
+from app.core.schemas import RequestModel, ResponseModel, Text
 from app.users.models import Role, Sex
 
 DepartmentRef = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -26,8 +26,8 @@ class DoctorUpdate(RequestModel):
     """Only the fields sent change; `department_id: null` takes the doctor out of his department."""
 
     department_id: DepartmentRef | None = None
-    specialization: text(200) | None = None  # type: ignore[valid-type]
-    license_number: text(64) | None = None  # type: ignore[valid-type]
+    specialization: Annotated[str, Text(200)] | None = None
+    license_number: Annotated[str, Text(64)] | None = None
 
 
 class PatientPublic(ResponseModel):
