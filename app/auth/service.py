@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.core.context import Principal, RequestMeta
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
+from app.core.observability import LOCKOUTS, LOGIN_FAILURES
 from app.core.security import InvalidToken, decode_token, hash_password, verify_password
 from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
 
@@ -151,6 +152,7 @@ async def _refuse_if_locked(
             resource_id=user.id if user else None,
             outcome=Outcome.DENIED,
         )
+        LOCKOUTS.inc()
         raise TooManyRequests(retry_after, "Too many failed logins, try again later")
 
 
@@ -176,6 +178,7 @@ async def login(
             resource_id=user.id if user else None,
             outcome=Outcome.FAILED,
         )
+        LOGIN_FAILURES.inc()
         raise Unauthorized(BAD_CREDENTIALS)
 
     counter.failures, counter.window_started_at = 0, now

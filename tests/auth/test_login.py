@@ -1,8 +1,6 @@
 """POST /auth/login/: JSON and OAuth2 form, one answer for every bad credential, lock-out."""
 
 import logging
-import statistics
-import time
 from typing import Any
 
 import httpx
@@ -12,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import LoginFailure
+from app.core import security
 from app.users.models import User
 from tests.auth.conftest import (
     GOOD_PASSWORD,
@@ -117,20 +116,28 @@ async def test_unknown_user_and_wrong_password_get_the_same_401(
 
 
 async def test_unknown_user_costs_a_password_verification(
-    client: httpx.AsyncClient, db: AsyncSession
+    client: httpx.AsyncClient, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Timing does not tell which usernames exist: both paths verify an argon2 hash."""
-    users = [await create_patient(db) for _ in range(3)]
-    await login(client, "warm_up_the_dummy_hash", WRONG)
+    """Timing does not tell which usernames exist: both paths verify a real argon2 hash.
 
-    async def timed(username: str) -> float:
-        start = time.perf_counter()
-        assert_unauthorized(await login(client, username, WRONG))
-        return time.perf_counter() - start
+    The real hasher runs; the spy only records which hashes it was asked to verify.
+    """
+    user = await create_patient(db)
+    verified: list[str] = []
+    real_verify = security._passwords.verify_and_update
 
-    known = statistics.median([await timed(user.username) for user in users])
-    unknown = statistics.median([await timed(f"ghost_{index}") for index in range(3)])
-    assert unknown > known * 0.4, (known, unknown)
+    def spy(secret: str, stored: str) -> Any:
+        verified.append(stored)
+        return real_verify(secret, stored)
+
+    monkeypatch.setattr(security._passwords, "verify_and_update", spy)
+    assert_unauthorized(await login(client, user.username, WRONG))
+    assert_unauthorized(await login(client, "ghost_of_nobody", WRONG))
+    assert len(verified) == 2
+    known_hash, dummy_hash = verified
+    assert known_hash == user.password_hash
+    assert dummy_hash.startswith("$argon2id$")
+    assert "m=19456,t=2,p=1" in dummy_hash  # the same cost as a real user's hash
 
 
 async def test_inactive_user_gets_the_same_401(client: httpx.AsyncClient, db: AsyncSession) -> None:

@@ -8,7 +8,6 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.core import observability
 from app.core.config import Settings
 from app.main import create_app
 
@@ -101,13 +100,16 @@ async def test_database_pool_usage_is_read_at_scrape_time(
     assert ("db_pool_connections", frozenset({("state", "idle")})) in samples
 
 
-async def test_login_failure_and_lockout_counters_are_exposed(client: httpx.AsyncClient) -> None:
+async def test_login_failures_and_lockouts_are_counted(client: httpx.AsyncClient) -> None:
     before = await scrape(client)
-    observability.LOGIN_FAILURES.inc()
-    observability.LOCKOUTS.inc()
+    attempt = {"username": "nobody_here", "password": "wrong password 123"}
+    statuses = [(await client.post("/auth/login/", json=attempt)).status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
     after = await scrape(client)
-    for name in ("auth_login_failures_total", "auth_lockouts_total"):
-        assert value(after, name) - value(before, name) == 1
+    assert (
+        value(after, "auth_login_failures_total") - value(before, "auth_login_failures_total") == 5
+    )
+    assert value(after, "auth_lockouts_total") - value(before, "auth_lockouts_total") == 1
 
 
 async def test_unhandled_error_is_counted_as_500(settings: Settings, engine: Any) -> None:
