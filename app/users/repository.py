@@ -69,15 +69,13 @@ async def department_exists(session: AsyncSession, department_id: int) -> bool:
 def _contains(q: str) -> Any:
     """Case-insensitive `contains` on username or full name; `%` and `_` match themselves.
 
-    Usernames are compared through their casefolded key column. Full names go through SQL
-    `lower()`, which folds only ASCII on SQLite; the exact-substring branch keeps a query
-    typed with the name's own non-ASCII capitals matching there too. The text is always a
-    bound parameter (autoescape escapes the LIKE wildcards).
+    Usernames are compared through their casefolded key column, full names through SQL
+    `lower()` (Unicode-aware on both databases: SQLite's is replaced at connect). The text
+    is always a bound parameter; autoescape escapes the LIKE wildcards.
     """
     return or_(
         User.username_key.contains(casefold_key(q), autoescape=True),
         func.lower(User.full_name).contains(q.lower(), autoescape=True),
-        User.full_name.contains(q, autoescape=True),
     )
 
 

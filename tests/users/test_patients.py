@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from tests.conftest import is_postgres
 from tests.factories import create_patient
 from tests.records.world import World, build_world, events, next_page
 
@@ -92,8 +91,7 @@ async def test_non_ascii_names_match_as_typed(
     assert await search(client, headers, "zoë") == ["zoe"]
 
 
-@pytest.mark.skipif(not is_postgres(), reason="SQLite's lower() folds only ASCII letters")
-async def test_non_ascii_capitals_fold_on_postgresql(
+async def test_non_ascii_capitals_fold(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
 ) -> None:
     await create_patient(db, username="anders", full_name="Anders Ångström")
