@@ -54,9 +54,9 @@ async def get_department(
     responses=errors(401, 403, 409),
 )
 async def create_department(
-    _caller: RequireAdmin, session: SessionDep, data: DepartmentCreate
+    caller: RequireAdmin, session: SessionDep, data: DepartmentCreate
 ) -> Any:
-    return await service.create_department(session, data)
+    return await service.create_department(session, caller, data)
 
 
 @router.patch(
@@ -68,12 +68,12 @@ async def create_department(
     responses=errors(401, 403, 404, 409),
 )
 async def update_department(
-    _caller: RequireAdmin,
+    caller: RequireAdmin,
     session: SessionDep,
     department_id: DepartmentId,
     changes: DepartmentUpdate,
 ) -> Any:
-    return await service.update_department(session, department_id, changes)
+    return await service.update_department(session, caller, department_id, changes)
 
 
 @router.delete(
@@ -85,9 +85,9 @@ async def update_department(
     responses=errors(401, 403, 404, 409),
 )
 async def delete_department(
-    _caller: RequireAdmin, session: SessionDep, department_id: DepartmentId
+    caller: RequireAdmin, session: SessionDep, department_id: DepartmentId
 ) -> Response:
-    await service.delete_department(session, department_id)
+    await service.delete_department(session, caller, department_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

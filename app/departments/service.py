@@ -28,17 +28,32 @@ async def get_department(session: AsyncSession, department_id: int) -> Departmen
     return department
 
 
-async def create_department(session: AsyncSession, data: DepartmentCreate) -> Department:
+def _audit_change(session: AsyncSession, admin: Principal, action: str, department_id: int) -> None:
+    audit.record(
+        session,
+        meta=admin.meta,
+        actor=admin,
+        action=action,
+        resource_type="department",
+        resource_id=department_id,
+    )
+
+
+async def create_department(
+    session: AsyncSession, admin: Principal, data: DepartmentCreate
+) -> Department:
     if await repository.name_taken(session, data.name):
         raise Conflict(NAME_TAKEN)
     try:
-        return await repository.add(session, Department(**data.model_dump()))
+        department = await repository.add(session, Department(**data.model_dump()))
     except IntegrityError:  # the same name created concurrently
         raise Conflict(NAME_TAKEN) from None
+    _audit_change(session, admin, "department.create", department.id)
+    return department
 
 
 async def update_department(
-    session: AsyncSession, department_id: int, changes: DepartmentUpdate
+    session: AsyncSession, admin: Principal, department_id: int, changes: DepartmentUpdate
 ) -> Department:
     department = await get_department(session, department_id)
     fields = changes.model_dump(exclude_unset=True)
@@ -50,10 +65,11 @@ async def update_department(
         await repository.flush(session)
     except IntegrityError:
         raise Conflict(NAME_TAKEN) from None
+    _audit_change(session, admin, "department.update", department_id)
     return department
 
 
-async def delete_department(session: AsyncSession, department_id: int) -> None:
+async def delete_department(session: AsyncSession, admin: Principal, department_id: int) -> None:
     department = await get_department(session, department_id)
     if await repository.in_use(session, department_id):
         raise Conflict("Doctors or records still belong to this department")
@@ -61,6 +77,7 @@ async def delete_department(session: AsyncSession, department_id: int) -> None:
         await repository.delete(session, department)
     except IntegrityError:  # a doctor or record joined it meanwhile
         raise Conflict("Doctors or records still belong to this department") from None
+    _audit_change(session, admin, "department.delete", department_id)
 
 
 async def list_doctors(session: AsyncSession, department_id: int, page: Page) -> Sequence[AnyRow]:

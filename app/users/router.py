@@ -70,9 +70,9 @@ async def get_doctor(
     responses=errors(401, 403, 404),
 )
 async def update_doctor(
-    _caller: RequireAdmin, session: SessionDep, doctor_id: DoctorId, changes: DoctorUpdate
+    caller: RequireAdmin, session: SessionDep, doctor_id: DoctorId, changes: DoctorUpdate
 ) -> Any:
-    return await service.update_doctor(session, doctor_id, changes)
+    return await service.update_doctor(session, caller, doctor_id, changes)
 
 
 @router.get(

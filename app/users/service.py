@@ -28,7 +28,20 @@ async def get_doctor(session: AsyncSession, doctor_id: int) -> AnyRow:
     return doctor
 
 
-async def update_doctor(session: AsyncSession, doctor_id: int, changes: DoctorUpdate) -> AnyRow:
+def _audit_change(session: AsyncSession, admin: Principal, action: str, user_id: int) -> None:
+    audit.record(
+        session,
+        meta=admin.meta,
+        actor=admin,
+        action=action,
+        resource_type="user",
+        resource_id=user_id,
+    )
+
+
+async def update_doctor(
+    session: AsyncSession, admin: Principal, doctor_id: int, changes: DoctorUpdate
+) -> AnyRow:
     profile = await repository.get_doctor_profile(session, doctor_id)
     if profile is None:
         raise NotFound("Doctor not found")
@@ -39,6 +52,7 @@ async def update_doctor(session: AsyncSession, doctor_id: int, changes: DoctorUp
     for name, value in fields.items():
         setattr(profile, name, value)
     await repository.flush(session)
+    _audit_change(session, admin, "doctor.update", doctor_id)
     return await get_doctor(session, doctor_id)
 
 
@@ -99,4 +113,5 @@ async def set_active(
         user.tokens_valid_after = utcnow()
     user.is_active = is_active
     await repository.flush(session)
+    _audit_change(session, principal, "user.activate" if is_active else "user.deactivate", user.id)
     return user
