@@ -6,6 +6,7 @@ inside asyncpg called from SQLAlchemy counts as driver time, and SQLAlchemy's ow
 as ORM/Core time).
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -44,14 +45,24 @@ def record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes] | None:
         return None
     return subprocess.Popen(
         [tool, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
-         "--format", "raw", "--nonblocking", "--output", str(out)],
+         "--format", "raw", "--threads", "--nonblocking", "--output", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
 
+# Threads that only wait (py-spy does not always see a lock wait as idle).
+_WAITING = ("Queue.get (queue.py", "Condition.wait (threading.py", "always_pong")
+
+
 def _frames(stack: str) -> list[str]:
-    return [f for f in stack.split(";") if f]
+    """The stack without its leading "thread (id): name" entry."""
+    frames = [f for f in stack.split(";") if f]
+    return frames[1:] if frames and frames[0].startswith("thread (") else frames
+
+
+def _waiting(stack: str) -> bool:
+    return any(w in stack for w in _WAITING)
 
 
 def _file(frame: str) -> str:
@@ -77,12 +88,14 @@ def summarize(path: Path, top: int = 25) -> dict[str, Any]:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
+        if _waiting(stack):
+            continue
         frames = _frames(stack)
         total += count
         layer = next((lay for f in reversed(frames) if (lay := _layer(f))), "other")
         layers[layer] += count
         leaves[frames[-1] if frames else "?"] += count
-        for f in set(frames):
+        for f in {re.sub(r":\d+\)$", ")", f) for f in frames}:
             if _file(f).startswith("app/"):
                 app_inclusive[f] += count
 

@@ -20,6 +20,7 @@ import os
 import platform
 import secrets
 import statistics
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -87,7 +88,8 @@ def targets(f: Fixture) -> list[Target]:
             "d",
         ),
         Target("GET /auth/me", "api", "/auth/me", "b"),
-        Target("POST /auth/login/", "api", "/auth/login/", "b", "POST", login, "application/json"),
+        # argon2 bound: no ceiling to compare with (its check is the login storm below)
+        Target("POST /auth/login/", "api", "/auth/login/", None, "POST", login, "application/json"),
     ]
 
 
@@ -146,6 +148,34 @@ def _request(url: str, *, token: str | None = None, body: str | None = None) -> 
             return answer.status, answer.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def _hash_timing(app_dir: Path) -> dict[str, Any]:
+    """argon2's parameters and the time of one hash, as the served tree configures them."""
+    script = (
+        "import json, statistics, time\n"
+        "from app.core import security\n"
+        "handler = security._passwords.handler('argon2')\n"
+        "times = []\n"
+        "for _ in range(5):\n"
+        "    t = time.perf_counter(); security.hash_password_sync('bench-password-2026')\n"
+        "    times.append(1000 * (time.perf_counter() - t))\n"
+        "print(json.dumps({'type': handler.type, 'memory_kib': handler.memory_cost,\n"
+        "    'passes': handler.rounds, 'lanes': handler.parallelism,\n"
+        "    'hash_ms_median': round(statistics.median(times), 1)}))\n"
+    )
+    done = subprocess.run(
+        [servers.python(), "-c", script],
+        cwd=app_dir,
+        env={**os.environ, "PYTHONPATH": str(app_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return dict(json.loads(done.stdout))
+    except ValueError:
+        return {"error": (done.stderr or done.stdout)[-500:]}
 
 
 def _machine() -> dict[str, Any]:
@@ -316,7 +346,7 @@ class Bench:
                     self.measure(target, by_name["api"], load, token)
                 for target in ceilings:
                     self.measure(target, by_name["ceiling"], load, token, "after")
-            storm = self.login_storm(api, api_targets, token) if not self.args.only else {}
+            storm = self.login_storm(api, api_targets, token)
         time.sleep(2)
         final_rss = {str(pid): servers.rss_mb(pid) for pid in workers}
 
@@ -429,6 +459,7 @@ class Bench:
             "table": table,
             "not_measured": missing,
             "login_storm": storm,
+            "password_hashing": _hash_timing(self.args.app_dir),
             "memory": {"windows": memory, "final_rss_mb": final_rss},
             "profiles": profiles,
             "runs": self.runs,
@@ -518,6 +549,13 @@ def _print_table(data: dict[str, Any]) -> None:
             f"GET /auth/me, 1 connection: idle p50 {storm['idle_p50_ms']} ms, during a "
             f"32-connection login storm p50 {storm['storm_p50_ms']} ms -> {storm['ratio_p50']}x "
             f"(p99 {storm['ratio_p99']}x; {storm['logins_per_second']} logins/s)"
+        )
+    hashing = data["password_hashing"]
+    if "hash_ms_median" in hashing:
+        print(
+            f"password hashing: argon2{hashing['type']}, {hashing['memory_kib']} KiB, "
+            f"{hashing['passes']} passes, {hashing['lanes']} lane(s): "
+            f"{hashing['hash_ms_median']} ms per hash"
         )
     for pid, w in data["memory"]["windows"].items():
         print(
