@@ -161,7 +161,7 @@ def _hash_timing(app_dir: Path) -> dict[str, Any]:
         "    t = time.perf_counter(); security.hash_password_sync('bench-password-2026')\n"
         "    times.append(1000 * (time.perf_counter() - t))\n"
         "print(json.dumps({'type': handler.type, 'memory_kib': handler.memory_cost,\n"
-        "    'passes': handler.rounds, 'lanes': handler.parallelism,\n"
+        "    'passes': handler.default_rounds, 'lanes': handler.parallelism,\n"
         "    'hash_ms_median': round(statistics.median(times), 1)}))\n"
     )
     done = subprocess.run(
