@@ -15,7 +15,14 @@ import pytest
 from app.core.db import create_engine, create_sessionmaker
 from app.users.models import User
 from tests.conftest import is_postgres, make_settings
-from tests.factories import DEFAULT_PASSWORD, create_admin, create_patient
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    create_admin,
+    create_department,
+    create_doctor,
+    create_patient,
+    create_record,
+)
 from tests.reliability.servers import ServerProcess, start_servers
 
 pytestmark = pytest.mark.skipif(not is_postgres(), reason="several processes share PostgreSQL")
@@ -159,6 +166,45 @@ async def test_lockouts_count_across_processes(pair: Pair) -> None:
         )
         assert right.status_code == 429
         assert int(right.headers["Retry-After"]) > 0
+
+
+async def test_the_audit_chain_stays_intact_when_both_processes_append(pair: Pair) -> None:
+    engine = create_engine(make_settings(pair.database_url))
+    try:
+        async with create_sessionmaker(engine)() as session:
+            department = await create_department(session)
+            doctor = await create_doctor(session, department)
+            patient = await create_patient(session)
+            record = await create_record(
+                session, patient=patient, doctor=doctor, department=department
+            )
+    finally:
+        await engine.dispose()
+    admin = await pair.user(admin=True)
+    doctor_tokens = await login(pair.a, doctor.username)
+    admin_tokens = await login(pair.b, admin.username)
+
+    responses = await asyncio.gather(
+        *(
+            (pair.a if n % 2 else pair.b).get(
+                f"/api/patient_records/{record.id}", headers=bearer(doctor_tokens)
+            )
+            for n in range(30)
+        ),
+        *(
+            (pair.b if n % 2 else pair.a).post(
+                "/api/patient_records/",
+                json={"patient_id": patient.id, "diagnosis": f"Visit {n}"},
+                headers=bearer(doctor_tokens),
+            )
+            for n in range(10)
+        ),
+    )
+
+    assert Counter(r.status_code for r in responses) == {200: 30, 201: 10}
+    verify = await pair.a.get("/api/audit/verify", headers=bearer(admin_tokens))
+    assert verify.status_code == 200
+    assert verify.json()["ok"] is True
 
 
 async def test_servers_stop_cleanly(tmp_path: Path, pair: Pair) -> None:
