@@ -305,6 +305,43 @@ async def test_integer_past_64_bits_is_422(
     assert names_field(response, name), response.text
 
 
+PATH_OPERATIONS = [
+    (op, parameter["name"])
+    for op in OPERATIONS
+    for parameter in op.parameters
+    if parameter["in"] == "path"
+]
+
+
+@pytest.mark.parametrize(
+    ("op", "name"), PATH_OPERATIONS, ids=[f"{op} {name}" for op, name in PATH_OPERATIONS]
+)
+@pytest.mark.parametrize(
+    "value", ["0x1", "1e3", "%EF%BC%91", "%D9%A3", "1_0", "%00", "%2F", "1;2", "%FF", "-"]
+)
+async def test_odd_ids_in_paths_are_refused(
+    client: httpx.AsyncClient, hospital: Hospital, op: Operation, name: str, value: str
+) -> None:
+    """Hex, exponents, full-width and Arabic-Indic digits, underscores, NUL, slashes,
+    separators, broken UTF-8: a 4xx, never a 500, never some object."""
+    role, response = await first_admitted(
+        client, hospital, op, path=hospital.path(op, {name: value})
+    )
+    assert response.status_code in (404, 405, 422), (role, response.text)
+
+
+@pytest.mark.parametrize(
+    ("op", "name"), PATH_OPERATIONS, ids=[f"{op} {name}" for op, name in PATH_OPERATIONS]
+)
+@pytest.mark.parametrize("value", ["1.0", "+1", "%201", "-0"])
+async def test_integer_spellings_in_paths_are_never_a_server_error(
+    client: httpx.AsyncClient, hospital: Hospital, op: Operation, name: str, value: str
+) -> None:
+    """Spellings of an integer ("1.0", "+1", " 1") are read as that integer (pydantic's
+    lax parsing); whatever the answer, it is not a 500 (`send` checks)."""
+    await first_admitted(client, hospital, op, path=hospital.path(op, {name: value}))
+
+
 @pytest.mark.parametrize("op", BODY_OPERATIONS, ids=str)
 async def test_declared_body_over_the_limit_is_413(
     client: httpx.AsyncClient, hospital: Hospital, op: Operation
