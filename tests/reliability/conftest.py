@@ -11,6 +11,7 @@ PROCESS_SUITES = {
     "test_db_faults.py",
     "test_pool_exhaustion.py",
     "test_graceful_shutdown.py",
+    "test_sqlite_processes.py",
 }
 
 
