@@ -568,33 +568,41 @@ def _print_table(data: dict[str, Any]) -> None:
 
 
 def compare_sizes(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
-    """Flat with size: every figure at the large seed within 15% of the small seed's."""
+    """Flat with size: every figure at the large seed within 15% of the small seed's.
+
+    Judged on the ratio to the ceiling measured in the same run where there is one (the
+    drift of a shared machine cancels out), else on req/s; CPU per request is shown too.
+    """
     rows = []
     for row in large["table"]:
         other = _find(small, row["endpoint"], row["connections"])
         if other is None or not other["rps"]:
             continue
-        change = row["rps"] / other["rps"] - 1
-        ratio_change = (
-            row["ratio"] / other["ratio"] - 1 if row["ratio"] and other["ratio"] else None
-        )
+
+        def change(key: str, row: dict[str, Any] = row, other: dict[str, Any] = other) -> Any:
+            return round(row[key] / other[key] - 1, 3) if row[key] and other[key] else None
+
+        judged = change("ratio") if change("ratio") is not None else change("rps")
         rows.append(
             {
                 "endpoint": row["endpoint"],
                 "connections": row["connections"],
                 "small_rps": other["rps"],
                 "large_rps": row["rps"],
-                "rps_change": round(change, 3),
-                "ratio_change": None if ratio_change is None else round(ratio_change, 3),
-                "flat": abs(change) <= TARGETS["flat"],
+                "rps_change": change("rps"),
+                "ratio_change": change("ratio"),
+                "cpu_change": change("cpu_ms_per_request"),
+                "flat": judged is not None and abs(judged) <= TARGETS["flat"],
             }
         )
-    print("\n== large vs small (flat with size: within 15%) ==")
+    print("\n== large vs small (flat with size: within 15%, on the ratio to the ceiling) ==")
     for r in rows:
+        ratio = "" if r["ratio_change"] is None else f"{100 * r['ratio_change']:+6.1f}%"
+        cpu = "" if r["cpu_change"] is None else f"{100 * r['cpu_change']:+6.1f}%"
         print(
-            f"{r['endpoint']:<38} c{r['connections']:<3} small {r['small_rps']:>9.1f} "
-            f"large {r['large_rps']:>9.1f}  {100 * r['rps_change']:+6.1f}%  "
-            f"{'ok' if r['flat'] else 'NOT FLAT'}"
+            f"{r['endpoint']:<38} c{r['connections']:<3} req/s {r['small_rps']:>8.1f} -> "
+            f"{r['large_rps']:>8.1f} ({100 * r['rps_change']:+6.1f}%)  x ceiling {ratio:>7}  "
+            f"cpu/req {cpu:>7}  {'ok' if r['flat'] else 'NOT FLAT'}"
         )
     result = {"small": small["timestamp"], "large": large["timestamp"], "rows": rows}
     (RESULTS / "latest-comparison.json").write_text(json.dumps(result, indent=2) + "\n")
