@@ -83,7 +83,10 @@ class Load:
 
     async def client(self, number: int) -> None:
         chooser = random.Random(number)
-        async with httpx.AsyncClient(base_url=self.server.url, timeout=30) as http:
+        # No keep-alive: each request is a new connection, which the kernel hands to
+        # whichever worker accepts first, so both workers carry the load.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=self.server.url, timeout=30, limits=limits) as http:
             username = self.cast.doctors[number % len(self.cast.doctors)]
             headers = await self.login(http, username)
             while time.monotonic() < self.deadline:
@@ -157,6 +160,11 @@ def memory(server: ServerProcess) -> dict[int, int]:
     return {pid: rss_kib(pid) for pid in server.worker_pids()}
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def report(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -177,6 +185,7 @@ async def test_soak(fresh_database_url: Callable[[], Any], tmp_path: Path) -> No
         warm = memory(server)
         await asyncio.gather(*clients)
         at_end = memory(server)
+        cpu = {pid: cpu_seconds(pid) for pid in at_end}
         elapsed = time.monotonic() - started
     finally:
         server.stop()
@@ -191,7 +200,8 @@ async def test_soak(fresh_database_url: Callable[[], Any], tmp_path: Path) -> No
         report(f"  {kind:12} {status}: {count}")
     for pid in at_start:
         report(f"  worker {pid}: RSS start {at_start[pid] / 1024:.1f} MiB, after warm-up "
-               f"{warm[pid] / 1024:.1f} MiB, end {at_end[pid] / 1024:.1f} MiB")  # fmt: skip
+               f"{warm[pid] / 1024:.1f} MiB, end {at_end[pid] / 1024:.1f} MiB, "
+               f"CPU {cpu[pid]:.1f} s")  # fmt: skip
 
     assert load.errors == []
     server_errors = {key: n for key, n in load.statuses.items() if key[1] >= 500}
@@ -207,4 +217,5 @@ async def test_soak(fresh_database_url: Callable[[], Any], tmp_path: Path) -> No
     assert "Traceback" not in log, log[-5000:]
     assert " ERROR " not in log, [line for line in log.splitlines() if " ERROR " in line][:20]
     for pid in at_start:
+        assert cpu[pid] > SECONDS / 20, f"worker {pid} carried no load"
         assert at_end[pid] - warm[pid] < RSS_GROWTH_LIMIT_KIB, (pid, warm[pid], at_end[pid])
