@@ -101,6 +101,8 @@ def interleaved(
                     "large_p50_ms": round(p50["l"], 2),
                     "rps_change": round(change, 3),
                     "errors": sum(r.errors for r in small + large),
+                    "small_runs_rps": [r.rps for r in small],
+                    "large_runs_rps": [r.rps for r in large],
                     "flat": abs(change) <= LIMIT,
                 }
             )
