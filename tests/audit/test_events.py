@@ -122,26 +122,34 @@ async def test_request_id_of_a_request_is_the_one_in_its_event(
 
 async def test_filters(client: httpx.AsyncClient, db: AsyncSession, settings: Settings) -> None:
     headers = await admin_headers(db, settings)
-    await record(db, actor_id=11, action="record.read", resource_id=1)
-    await record(db, actor_id=11, action="record.update", resource_id=2)
-    await record(db, actor_id=12, action="record.read", resource_id=2)
-    await record(db, actor_id=12, action="patient.read", resource_type="patient", resource_id=2)
+    await record(db, actor_id=9000000011, action="record.read", resource_id=1)
+    await record(db, actor_id=9000000011, action="record.update", resource_id=2)
+    await record(db, actor_id=9000000012, action="record.read", resource_id=2)
+    await record(
+        db, actor_id=9000000012, action="patient.read", resource_type="patient", resource_id=2
+    )
 
     async def matches(query: str) -> list[tuple[int | None, str, int | None]]:
         response = await client.get(f"/api/audit/?{query}", headers=headers)
         assert response.status_code == 200, response.text
         return [(e["actor_id"], e["action"], e["resource_id"]) for e in response.json()]
 
-    assert await matches("actor_id=11") == [(11, "record.read", 1), (11, "record.update", 2)]
-    assert await matches("action=record.read") == [(11, "record.read", 1), (12, "record.read", 2)]
+    assert await matches("actor_id=9000000011") == [
+        (9000000011, "record.read", 1),
+        (9000000011, "record.update", 2),
+    ]
+    assert await matches("action=record.read") == [
+        (9000000011, "record.read", 1),
+        (9000000012, "record.read", 2),
+    ]
     assert await matches("resource_type=record&resource_id=2") == [
-        (11, "record.update", 2),
-        (12, "record.read", 2),
+        (9000000011, "record.update", 2),
+        (9000000012, "record.read", 2),
     ]
-    assert await matches("actor_id=12&action=patient.read&resource_type=patient") == [
-        (12, "patient.read", 2)
+    assert await matches("actor_id=9000000012&action=patient.read&resource_type=patient") == [
+        (9000000012, "patient.read", 2)
     ]
-    assert await matches("actor_id=13") == []
+    assert await matches("actor_id=9000000013") == []
 
 
 async def test_time_window(
@@ -150,12 +158,12 @@ async def test_time_window(
     headers = await admin_headers(db, settings)
     start = frozen_clock.now()
     for minute in range(4):
-        await record(db, actor_id=21, action="record.read", resource_id=minute)
+        await record(db, actor_id=9000000021, action="record.read", resource_id=minute)
         frozen_clock.advance(minutes=1)
 
     async def resource_ids(**window: Any) -> list[int]:
         query = "&".join(f"{k}={quote(v.isoformat())}" for k, v in window.items())
-        response = await client.get(f"/api/audit/?actor_id=21&{query}", headers=headers)
+        response = await client.get(f"/api/audit/?actor_id=9000000021&{query}", headers=headers)
         assert response.status_code == 200, response.text
         return [e["resource_id"] for e in response.json()]
 
