@@ -213,13 +213,13 @@ async def test_keyset_pages_follow_the_link_header(
 ) -> None:
     headers = await admin_headers(db, settings)
     for index in range(7):
-        await record(db, actor_id=31, action="record.read", resource_id=index + 1)
-    first = await client.get("/api/audit/?actor_id=31&limit=3", headers=headers)
+        await record(db, actor_id=9000000031, action="record.read", resource_id=index + 1)
+    first = await client.get("/api/audit/?actor_id=9000000031&limit=3", headers=headers)
     assert len(first.json()) == 3
     assert first.headers["Link"].endswith('>; rel="next"')
-    items = await list_all(client, "/api/audit/?actor_id=31&limit=3", headers)
+    items = await list_all(client, "/api/audit/?actor_id=9000000031&limit=3", headers)
     assert [e["resource_id"] for e in items] == [1, 2, 3, 4, 5, 6, 7]
-    last_page = await client.get("/api/audit/?actor_id=31&limit=7", headers=headers)
+    last_page = await client.get("/api/audit/?actor_id=9000000031&limit=7", headers=headers)
     assert "Link" not in last_page.headers
 
 
