@@ -196,3 +196,15 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Any:
     fake = Clock()
     monkeypatch.setattr(clock, "now", fake.now)
     return fake
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests (row locks, triggers, several processes) are not collected on
+    SQLite: the same run on PostgreSQL covers them."""
+    if is_postgres():
+        return
+    kept = [item for item in items if item.get_closest_marker("postgres_only") is None]
+    deselected = [item for item in items if item.get_closest_marker("postgres_only")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept

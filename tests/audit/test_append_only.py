@@ -6,7 +6,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.audit.helpers import event_ids, write_events
-from tests.conftest import is_postgres
 
 
 @pytest.mark.parametrize(
@@ -25,7 +24,7 @@ async def test_update_and_delete_are_refused(db: AsyncSession, statement: str) -
     assert await event_ids(db) == ids
 
 
-@pytest.mark.skipif(not is_postgres(), reason="PostgreSQL trigger and SQLSTATE")
+@pytest.mark.postgres_only  # PostgreSQL trigger and SQLSTATE
 @pytest.mark.parametrize(
     "statement",
     [

@@ -19,12 +19,11 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import is_postgres
 from tests.ops.servers import free_port, live_server, seed
 
 pytestmark = [
     pytest.mark.slow_ops,
-    pytest.mark.skipif(not is_postgres(), reason="PgBouncer pools PostgreSQL connections"),
+    pytest.mark.postgres_only,  # PgBouncer pools PostgreSQL connections
 ]
 
 

@@ -20,9 +20,9 @@ from sqlalchemy import event
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.main import create_app
 from bench.seed import PASSWORD, Size, known_password_hash, load, server_url
-from tests.conftest import is_postgres, make_settings
+from tests.conftest import make_settings
 
-pytestmark = pytest.mark.skipif(not is_postgres(), reason="query plans of PostgreSQL")
+pytestmark = pytest.mark.postgres_only  # query plans of PostgreSQL
 
 SIZE = Size(departments=10, doctors=50, patients=2_000, records=20_000, text_scale=60)
 AUDIT_EVENTS = 20_000

@@ -20,7 +20,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.main import create_app
 from app.records.models import PatientRecord, PatientRecordVersion
 from app.users.models import User
-from tests.conftest import is_postgres, make_settings
+from tests.conftest import make_settings
 from tests.factories import (
     DEFAULT_PASSWORD,
     create_admin,
@@ -31,7 +31,7 @@ from tests.factories import (
     tokens_for,
 )
 
-pytestmark = pytest.mark.skipif(not is_postgres(), reason="row locks and real concurrency")
+pytestmark = pytest.mark.postgres_only  # row locks and real concurrency
 
 RACERS = 20
 

@@ -15,11 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.records.models import PatientRecord
-from tests.conftest import is_postgres
 from tests.reliability.hospital import Hospital, Traffic, seed_hospital
 from tests.reliability.servers import PostgresCluster, postgres_cluster, start_servers
 
-pytestmark = pytest.mark.skipif(not is_postgres(), reason="a private PostgreSQL cluster")
+pytestmark = pytest.mark.postgres_only  # a private PostgreSQL cluster
 
 POOL_TIMEOUT = 2
 # A request may wait the pool timeout, then the connect timeout (both POOL_TIMEOUT).

@@ -16,11 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.records.models import PatientRecord
-from tests.conftest import is_postgres
 from tests.reliability.hospital import Hospital, audit_lock, lock_waiters, seed_hospital, wait_for
 from tests.reliability.servers import PostgresCluster, postgres_cluster, start_server
 
-pytestmark = pytest.mark.skipif(not is_postgres(), reason="a private PostgreSQL cluster")
+pytestmark = pytest.mark.postgres_only  # a private PostgreSQL cluster
 
 CLEAN_EXITS = (0, -15)  # uvicorn re-raises SIGTERM after a complete shutdown
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import is_postgres
 from tests.reliability.hospital import (
     Hospital,
     app_connections,
@@ -26,7 +25,7 @@ from tests.reliability.hospital import (
 )
 from tests.reliability.servers import PostgresCluster, postgres_cluster, start_servers
 
-pytestmark = pytest.mark.skipif(not is_postgres(), reason="a private PostgreSQL cluster")
+pytestmark = pytest.mark.postgres_only  # a private PostgreSQL cluster
 
 POOL_SIZE = 2
 POOL_TIMEOUT = 1

@@ -14,7 +14,7 @@ import pytest
 
 from app.core.db import create_engine, create_sessionmaker
 from app.users.models import User
-from tests.conftest import is_postgres, make_settings
+from tests.conftest import make_settings
 from tests.factories import (
     DEFAULT_PASSWORD,
     create_admin,
@@ -25,7 +25,7 @@ from tests.factories import (
 )
 from tests.reliability.servers import ServerProcess, start_servers
 
-pytestmark = pytest.mark.skipif(not is_postgres(), reason="several processes share PostgreSQL")
+pytestmark = pytest.mark.postgres_only  # several processes share PostgreSQL
 
 
 @dataclass

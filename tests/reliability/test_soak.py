@@ -19,7 +19,6 @@ import pytest
 
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
-from tests.conftest import is_postgres
 from tests.factories import (
     DEFAULT_PASSWORD,
     create_admin,
@@ -30,7 +29,7 @@ from tests.factories import (
 )
 from tests.reliability.servers import SECRET_KEY, ServerProcess, rss_kib, start_server
 
-pytestmark = pytest.mark.skipif(not is_postgres(), reason="the soak runs on PostgreSQL")
+pytestmark = pytest.mark.postgres_only  # the soak runs on PostgreSQL
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 CLIENTS = int(os.environ.get("SOAK_CLIENTS", "8"))
