@@ -60,6 +60,32 @@ def record(
     before_commit(session, _flush)
 
 
+def record_by(
+    session: AsyncSession,
+    actor: Principal,
+    *,
+    action: str,
+    resource_type: str,
+    resource_id: int | None = None,
+    outcome: Outcome = Outcome.ALLOWED,
+    patient_id: int | None = None,
+    emergency_grant_id: int | None = None,
+) -> None:
+    """`record` for an authenticated caller: the actor, his department and the request's
+    origin come from the principal."""
+    record(
+        session,
+        meta=actor.meta,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=outcome,
+        patient_id=patient_id,
+        emergency_grant_id=emergency_grant_id,
+    )
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
     """A rolled-back transaction keeps no event (a session may be used again after it)."""
@@ -82,7 +108,7 @@ async def list_events(
     events = await repository.list_events(
         session, filters, limit=page.limit, after_id=page.after_id
     )
-    record(session, meta=admin.meta, actor=admin, action="audit.list", resource_type="audit")
+    record_by(session, admin, action="audit.list", resource_type="audit")
     return events
 
 
@@ -90,7 +116,7 @@ async def verify(session: AsyncSession, admin: Principal) -> ChainReport:
     if not admin.is_admin:
         raise Forbidden()
     report = await verify_chain(session)
-    record(session, meta=admin.meta, actor=admin, action="audit.verify", resource_type="audit")
+    record_by(session, admin, action="audit.verify", resource_type="audit")
     return report
 
 
@@ -107,10 +133,9 @@ async def access_log(
     visible = viewer.is_admin or viewer.id == patient_id
     exists = await repository.is_patient(session, patient_id)
     if not (visible and exists):
-        record(
+        record_by(
             session,
-            meta=viewer.meta,
-            actor=viewer,
+            viewer,
             action="patient.access_log",
             resource_type="patient",
             resource_id=patient_id,
@@ -121,10 +146,9 @@ async def access_log(
     rows = await repository.access_log(
         session, patient_id, limit=page.limit, before_id=page.after_id
     )
-    record(
+    record_by(
         session,
-        meta=viewer.meta,
-        actor=viewer,
+        viewer,
         action="patient.access_log",
         resource_type="patient",
         resource_id=patient_id,

@@ -71,10 +71,9 @@ OptionalUser = Annotated[Principal | None, Depends(get_optional_principal)]
 def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     async def check(principal: CurrentUser, session: SessionDep) -> Principal:
         if principal.role not in roles:
-            audit.record(
+            audit.record_by(
                 session,
-                meta=principal.meta,
-                actor=principal,
+                principal,
                 action="access.forbidden",
                 resource_type="endpoint",
                 outcome=audit.Outcome.DENIED,

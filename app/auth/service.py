@@ -255,10 +255,9 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
     """Refuse the presented access token and every token of its login, in every process."""
     await repository.revoke_token(session, principal.token_jti, principal.token_expires_at)
     await repository.revoke_family(session, principal.token_family, utcnow())
-    audit.record(
+    audit.record_by(
         session,
-        meta=principal.meta,
-        actor=principal,
+        principal,
         action="auth.logout",
         resource_type="user",
         resource_id=principal.id,
@@ -299,10 +298,9 @@ async def change_password(
     ok, _ = await verify_password(current_password, user.password_hash)
     if not ok:
         _count_failure(counter, settings, now)
-        audit.record(
+        audit.record_by(
             session,
-            meta=principal.meta,
-            actor=principal,
+            principal,
             action="auth.password_change",
             resource_type="user",
             resource_id=user.id,
@@ -314,10 +312,9 @@ async def change_password(
     user.password_hash = await hash_password(new_password)
     user.tokens_valid_after = now
     await repository.revoke_user_families(session, user.id, now)
-    audit.record(
+    audit.record_by(
         session,
-        meta=principal.meta,
-        actor=principal,
+        principal,
         action="auth.password_change",
         resource_type="user",
         resource_id=user.id,

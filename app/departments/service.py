@@ -29,10 +29,9 @@ async def get_department(session: AsyncSession, department_id: int) -> Departmen
 
 
 def _audit_change(session: AsyncSession, admin: Principal, action: str, department_id: int) -> None:
-    audit.record(
+    audit.record_by(
         session,
-        meta=admin.meta,
-        actor=admin,
+        admin,
         action=action,
         resource_type="department",
         resource_id=department_id,
@@ -93,10 +92,9 @@ async def list_patients(
     derived from records he could not read otherwise. Any other department is a 404."""
     # His own department exists (a doctor's department cannot be deleted).
     if principal.department_id != department_id:
-        audit.record(
+        audit.record_by(
             session,
-            meta=principal.meta,
-            actor=principal,
+            principal,
             action="department.patients",
             resource_type="department",
             resource_id=department_id,
@@ -105,10 +103,9 @@ async def list_patients(
         raise NotFound("Department not found")
     patients = await repository.list_patients(session, department_id, page)
     for patient in patients[: page.limit]:
-        audit.record(
+        audit.record_by(
             session,
-            meta=principal.meta,
-            actor=principal,
+            principal,
             action="department.patients",
             resource_type="department",
             resource_id=department_id,

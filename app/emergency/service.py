@@ -38,10 +38,9 @@ async def open_grant(
     if not doctor.is_doctor:
         raise Forbidden()
     if not await audit_repository.is_patient(session, patient_id):
-        audit.record(
+        audit.record_by(
             session,
-            meta=doctor.meta,
-            actor=doctor,
+            doctor,
             action="emergency.grant",
             resource_type="patient",
             resource_id=patient_id,
@@ -57,10 +56,9 @@ async def open_grant(
         created_at=now,
         expires_at=now + timedelta(minutes=minutes),
     )
-    audit.record(
+    audit.record_by(
         session,
-        meta=doctor.meta,
-        actor=doctor,
+        doctor,
         action="emergency.grant",
         resource_type="emergency_grant",
         resource_id=grant.id,
@@ -75,10 +73,9 @@ async def review_grants(session: AsyncSession, admin: Principal, page: Page) -> 
     if not admin.is_admin:
         raise Forbidden()
     grants = await repository.list_newest_first(session, limit=page.limit, before_id=page.after_id)
-    audit.record(
+    audit.record_by(
         session,
-        meta=admin.meta,
-        actor=admin,
+        admin,
         action="emergency.review",
         resource_type="emergency_grant",
     )

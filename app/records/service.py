@@ -35,10 +35,9 @@ def parse_if_match(value: str | None) -> set[int] | None:
 
 
 def _denied(session: AsyncSession, principal: Principal, action: str, record_id: int) -> None:
-    audit.record(
+    audit.record_by(
         session,
-        meta=principal.meta,
-        actor=principal,
+        principal,
         action=action,
         resource_type="record",
         resource_id=record_id,
@@ -54,10 +53,9 @@ async def _read(
         _denied(session, principal, action, record_id)
         raise NotFound("Record not found")
     record, grant_id = found
-    audit.record(
+    audit.record_by(
         session,
-        meta=principal.meta,
-        actor=principal,
+        principal,
         action=action,
         resource_type="record",
         resource_id=record.id,
@@ -80,10 +78,9 @@ async def list_records(
     for record, grant_id in rows[: page.limit]:
         grants[record.patient_id] = grants.get(record.patient_id) or grant_id
     for listed_patient, grant_id in grants.items():
-        audit.record(
+        audit.record_by(
             session,
-            meta=principal.meta,
-            actor=principal,
+            principal,
             action="record.list",
             resource_type="record",
             patient_id=listed_patient,
@@ -111,10 +108,9 @@ async def create_record(
             updated_at=now,
         ),
     )
-    audit.record(
+    audit.record_by(
         session,
-        meta=principal.meta,
-        actor=principal,
+        principal,
         action="record.create",
         resource_type="record",
         resource_id=record.id,
@@ -140,10 +136,9 @@ async def update_record(
         raise PreconditionFailed()
     fields = changes.model_dump(exclude_unset=True)
     if not fields:  # nothing to change: no new version, the record is only read
-        audit.record(
+        audit.record_by(
             session,
-            meta=principal.meta,
-            actor=principal,
+            principal,
             action="record.read",
             resource_type="record",
             resource_id=record.id,
@@ -162,10 +157,9 @@ async def update_record(
     )
     if updated is None:  # another writer got there first
         raise PreconditionFailed()
-    audit.record(
+    audit.record_by(
         session,
-        meta=principal.meta,
-        actor=principal,
+        principal,
         action="record.update",
         resource_type="record",
         resource_id=updated.id,

@@ -29,10 +29,9 @@ async def get_doctor(session: AsyncSession, doctor_id: int) -> AnyRow:
 
 
 def _audit_change(session: AsyncSession, admin: Principal, action: str, user_id: int) -> None:
-    audit.record(
+    audit.record_by(
         session,
-        meta=admin.meta,
-        actor=admin,
+        admin,
         action=action,
         resource_type="user",
         resource_id=user_id,
@@ -61,10 +60,9 @@ async def list_patients(
 ) -> Sequence[AnyRow]:
     patients = await repository.list_patients(session, page, q)
     for patient in patients[: page.limit]:
-        audit.record(
+        audit.record_by(
             session,
-            meta=principal.meta,
-            actor=principal,
+            principal,
             action="patient.list",
             resource_type="patient",
             resource_id=patient.id,
@@ -78,20 +76,18 @@ async def get_patient(session: AsyncSession, principal: Principal, patient_id: i
     visible = not principal.is_patient or principal.id == patient_id
     patient = await repository.get_patient(session, patient_id) if visible else None
     if patient is None:
-        audit.record(
+        audit.record_by(
             session,
-            meta=principal.meta,
-            actor=principal,
+            principal,
             action="patient.read",
             resource_type="patient",
             resource_id=patient_id,
             outcome=audit.Outcome.DENIED,
         )
         raise NotFound("Patient not found")
-    audit.record(
+    audit.record_by(
         session,
-        meta=principal.meta,
-        actor=principal,
+        principal,
         action="patient.read",
         resource_type="patient",
         resource_id=patient_id,
