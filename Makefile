@@ -69,7 +69,6 @@ deploy-check: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pip install --quiet playwright
-	npm install --silent --no-save --no-package-lock --prefix tests/e2e/.swagger-ui swagger-ui-dist@5
 	E2E_TESTS=1 $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 # The benchmark (bench/README.md) on the PostgreSQL server of BENCH_SERVER: SIZE=small|large|both,

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import api
+from app import api, docs
 from app.core import handlers, observability
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
@@ -53,12 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
         generate_unique_id_function=operation_id,
         swagger_ui_parameters={"persistAuthorization": True},
+        docs_url=None,  # served by app.docs from local assets
     )
     app.state.settings = settings
     app.state.signing_key = settings.signing_key()  # fail fast on a missing production key
 
     handlers.install(app)
     api.include_routes(app)
+    docs.install(app)
     for path in ("/metrics", "/metrics/"):
         app.add_route(path, observability.metrics, methods=["GET"], include_in_schema=False)
 

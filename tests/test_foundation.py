@@ -114,3 +114,16 @@ def test_development_key_is_generated_once_and_shared(tmp_path: object) -> None:
     assert first == again
     assert len(first) >= 32
     assert (database.parent / ".hospital_secret_key").exists()
+
+
+async def test_swagger_ui_assets_are_served_locally(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/docs")).text
+    assert "cdn.jsdelivr.net" not in page
+    assert "/docs/assets/swagger-ui-bundle.js" in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        response = await client.get(f"/docs/assets/{asset}")
+        assert response.status_code == 200
+        assert len(response.content) > 10_000
+    redirect = await client.get("/docs/oauth2-redirect")
+    assert redirect.status_code == 200
+    assert (await client.get("/docs/")).status_code == 200
