@@ -1,0 +1,94 @@
+"""The latest results as Markdown (for the README): `python -m bench.report`."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _ratio(row: dict[str, Any]) -> str:
+    return f"**{row['ratio']:.2f}** × ({row['ceiling']})" if row["ratio"] is not None else "—"
+
+
+def size_table(data: dict[str, Any]) -> str:
+    lines = [
+        f"#### {data['size']} seed ({data['fixture']['records']:,} records, "
+        f"{data['fixture']['users']:,} users), run {data['timestamp']}",
+        "",
+        "| endpoint | conns | ratio to ceiling | req/s | p50 ms | p99 ms | errors | CPU ms/req |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in data["table"]:
+        lines.append(
+            f"| {row['endpoint']} | {row['connections']} | {_ratio(row)} | {row['rps']:.0f} | "
+            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['errors']} | "
+            f"{row['cpu_ms_per_request']:.2f} |"
+        )
+    storm = data["login_storm"]
+    if "ratio_p50" in storm:
+        lines += [
+            "",
+            f"Login storm: `GET /auth/me` on one connection, p50 {storm['idle_p50_ms']} ms idle, "
+            f"{storm['storm_p50_ms']} ms while 32 connections log in: **{storm['ratio_p50']}×** "
+            f"(p99 {storm['ratio_p99']}×; {storm['logins_per_second']} logins/s).",
+        ]
+    hashing = data.get("password_hashing", {})
+    if "hash_ms_median" in hashing:
+        lines.append(
+            f"Password hashing: argon2{hashing['type']}, {hashing['memory_kib']} KiB, "
+            f"{hashing['passes']} passes, {hashing['lanes']} lane: "
+            f"{hashing['hash_ms_median']} ms per hash."
+        )
+    memory = data["memory"]
+    for pid, window in memory["windows"].items():
+        final = memory["final_rss_mb"].get(pid)
+        lines.append(
+            f"Worker {pid}: RSS {window['first_window_mb']} MB in the first 10 s, "
+            f"{window['last_window_mb']} MB in the last 10 s, {final} MB after the run."
+        )
+    lines += ["", "Checks: " + "; ".join(
+        f"{name} {'✔' if ok else '✘'}" for name, ok in data["checks"].items()
+    ) + "."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def flat_table(comparison: dict[str, Any]) -> str:
+    side = comparison.get("side_by_side")
+    if not side:
+        return ""
+    lines = [
+        "#### Flat with size: both seeds served side by side, "
+        f"medians of {side['rounds']} alternated runs",
+        "",
+        "| endpoint | conns | small req/s | large req/s | change | p50 ms small → large | flat |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in side["rows"]:
+        lines.append(
+            f"| {r['endpoint']} | {r['connections']} | {r['small_rps']:.0f} | "
+            f"{r['large_rps']:.0f} | {100 * r['rps_change']:+.1f}% | "
+            f"{r['small_p50_ms']} → {r['large_p50_ms']} | {'yes' if r['flat'] else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parts = []
+    for size in ("small", "large"):
+        data = _load(f"latest-{size}.json")
+        if data:
+            parts.append(size_table(data))
+    comparison = _load("latest-comparison.json")
+    if comparison:
+        parts.append(flat_table(comparison))
+    print("\n\n".join(p for p in parts if p))
+
+
+if __name__ == "__main__":
+    main()
