@@ -50,7 +50,8 @@ def size_table(data: dict[str, Any]) -> str:
         final = memory["final_rss_mb"].get(pid)
         lines.append(
             f"Worker {pid}: RSS {window['first_window_mb']} MB in the first 10 s, "
-            f"{window['last_window_mb']} MB in the last 10 s, {final} MB after the run."
+            f"{window['last_window_mb']} MB in the last 10 s, "
+            f"{final if final is None else round(final, 1)} MB after the run."
         )
     lines += ["", "Checks: " + "; ".join(
         f"{name} {'✔' if ok else '✘'}" for name, ok in data["checks"].items()

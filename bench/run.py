@@ -348,7 +348,7 @@ class Bench:
                     self.measure(target, by_name["ceiling"], load, token, "after")
             storm = self.login_storm(api, api_targets, token)
         time.sleep(2)
-        final_rss = {str(pid): servers.rss_mb(pid) for pid in workers}
+        final_rss = {str(pid): _round(servers.rss_mb(pid)) for pid in workers}
 
         profiles = {}
         if self.args.profile:
@@ -526,6 +526,10 @@ def _checks(data: dict[str, Any]) -> dict[str, Any]:
             for w in windows
         )
     return checks
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
