@@ -69,6 +69,45 @@ _APPEND_POSTGRES = text(
 )
 
 
+# Any number of events in one statement: the chain is computed by the server, in the
+# events' order, from the locked head; the lock is taken and released by one statement
+# of the transaction (and ids follow the chain order: rows are inserted in ORDER BY n).
+_APPEND_MANY_POSTGRES = text(
+    """
+    WITH RECURSIVE head AS (
+        SELECT last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE
+    ), input AS (
+        SELECT * FROM unnest(
+            CAST(:at AS timestamptz[]), CAST(:actor_id AS bigint[]), CAST(:action AS text[]),
+            CAST(:resource_type AS text[]), CAST(:resource_id AS bigint[]),
+            CAST(:outcome AS text[]), CAST(:ip AS text[]), CAST(:request_id AS text[]),
+            CAST(:emergency_grant_id AS bigint[]), CAST(:patient_id AS bigint[]),
+            CAST(:department_id AS bigint[]), CAST(:digest AS text[])
+        ) WITH ORDINALITY AS t(at, actor_id, action, resource_type, resource_id, outcome, ip,
+                               request_id, emergency_grant_id, patient_id, department_id,
+                               digest, n)
+    ), chain (n, hash) AS (
+        SELECT 0::bigint, (SELECT last_hash FROM head)::text
+        UNION ALL
+        SELECT input.n, encode(sha256(convert_to(chain.hash || input.digest, 'UTF8')), 'hex')
+        FROM chain JOIN input ON input.n = chain.n + 1
+    ), event AS (
+        INSERT INTO audit_events (at, actor_id, action, resource_type, resource_id, outcome,
+            ip, request_id, emergency_grant_id, patient_id, department_id, hash)
+        SELECT input.at, input.actor_id, input.action, input.resource_type,
+            input.resource_id, input.outcome, input.ip, input.request_id,
+            input.emergency_grant_id, input.patient_id, input.department_id, chain.hash
+        FROM input JOIN chain ON chain.n = input.n ORDER BY input.n
+        RETURNING id
+    )
+    UPDATE audit_chain_head
+    SET last_event_id = (SELECT max(id) FROM event),
+        last_hash = (SELECT hash FROM chain ORDER BY n DESC LIMIT 1)
+    WHERE id = 1
+    """
+)
+
+
 async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
     """Append events to the chain in a constant number of statements, whatever their count."""
     if not events:
@@ -76,6 +115,10 @@ async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
     if len(events) == 1 and session.get_bind().dialect.name == "postgresql":
         event = events[0]
         await session.execute(_APPEND_POSTGRES, {**_fields(event), "digest": event.digest()})
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        rows = [{**_fields(event), "digest": event.digest()} for event in events]
+        await session.execute(_APPEND_MANY_POSTGRES, {k: [r[k] for r in rows] for k in rows[0]})
         return
     # Lock the head (SQLite: BEGIN IMMEDIATE already holds the write lock), chain in Python.
     last_hash = await session.scalar(
@@ -137,9 +180,14 @@ async def stream_chain(session: AsyncSession, batch: int = 10_000) -> AsyncItera
         await connection.execute(select(1))  # the driver opens the transaction lazily
         raw = (await connection.get_raw_connection()).driver_connection
         assert raw is not None
-        assert raw.is_in_transaction()
-        async for record in raw.cursor(_CHAIN_WALK_POSTGRES, prefetch=batch):
-            yield record
+        if raw.is_in_transaction():
+            async for record in raw.cursor(_CHAIN_WALK_POSTGRES, prefetch=batch):
+                yield record
+            return
+        # A read request runs in autocommit mode: the cursor needs a transaction of its own.
+        async with raw.transaction(isolation="repeatable_read", readonly=True):
+            async for record in raw.cursor(_CHAIN_WALK_POSTGRES, prefetch=batch):
+                yield record
         return
     columns = (
         AuditEvent.id,

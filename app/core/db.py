@@ -87,7 +87,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         hide_parameters=True,  # errors and logs never carry the values (patient data)
         connect_args=connect_args,
     )
@@ -144,12 +144,16 @@ def _unicode_lower(value: str | None) -> str | None:
     return value.lower() if isinstance(value, str) else value
 
 
+def _is_postgres(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 async def session_scope(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    sessionmaker: async_sessionmaker[AsyncSession], *, autocommit: bool = False
 ) -> AsyncIterator[AsyncSession]:
     """One transaction per request: commit on success, roll back on error.
 
@@ -159,6 +163,12 @@ async def session_scope(
     transaction holds nothing but the record of the refusal.
     """
     async with sessionmaker() as session:
+        if autocommit and isinstance(session.bind, AsyncEngine) and _is_postgres(session.bind):
+            # A read: every statement is its own transaction (READ COMMITTED gives a
+            # transaction of reads no more consistency than that), and the audit append,
+            # one statement and the last, holds the chain head's lock only inside the
+            # server. The response is sent only after that append succeeded.
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         try:
             yield session
         except AppError as error:

@@ -12,12 +12,15 @@ from app.core.context import RequestMeta
 from app.core.db import session_scope
 
 _session_scope = asynccontextmanager(session_scope)
+# Requests that change nothing but the audit trail (appended in one statement).
+READS = frozenset({"GET", "HEAD"})
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # A context manager, not `async for`: the endpoint's error must be thrown into
     # session_scope, which commits a refusal's writes (keeps_writes) or rolls back.
-    async with _session_scope(request.app.state.sessionmaker) as session:
+    autocommit = request.method in READS
+    async with _session_scope(request.app.state.sessionmaker, autocommit=autocommit) as session:
         yield session
 
 
@@ -25,7 +28,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -33,7 +36,7 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_request_meta(request: Request) -> RequestMeta:
+async def get_request_meta(request: Request) -> RequestMeta:
     return RequestMeta(
         ip=request.client.host if request.client else None,
         request_id=getattr(request.state, "request_id", None),
@@ -43,7 +46,7 @@ def get_request_meta(request: Request) -> RequestMeta:
 MetaDep = Annotated[RequestMeta, Depends(get_request_meta)]
 
 
-def get_signing_key(request: Request) -> str:
+async def get_signing_key(request: Request) -> str:
     key: str = request.app.state.signing_key
     return key
 

@@ -36,7 +36,7 @@ def decode_cursor(cursor: str) -> int:
     return int(value)
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
