@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
 from app.core.config import Settings
-from app.models import Base
+from app.models import Base, include_in_autogenerate
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -41,6 +41,7 @@ def do_run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_server_default=True,
+        include_object=include_in_autogenerate,
     )
     with context.begin_transaction():
         context.run_migrations()

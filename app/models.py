@@ -8,6 +8,16 @@ from app.emergency.models import EmergencyGrant
 from app.records.models import PatientRecord, PatientRecordVersion
 from app.users.models import DoctorProfile, PatientProfile, User
 
+SEARCH_INDEX_PREFIX = "ix_trgm_"
+
+
+def include_in_autogenerate(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Leave out what only migrations declare: PostgreSQL's trigram search indexes."""
+    return not (type_ == "index" and name is not None and name.startswith(SEARCH_INDEX_PREFIX))
+
+
 __all__ = [
     "AuditChainHead",
     "AuditEvent",
@@ -22,4 +32,5 @@ __all__ = [
     "RevokedToken",
     "TokenFamily",
     "User",
+    "include_in_autogenerate",
 ]

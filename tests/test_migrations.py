@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import command
-from app.models import Base
+from app.models import Base, include_in_autogenerate
 from tests.conftest import alembic_config
 
 
@@ -19,7 +19,11 @@ async def _schema_differences(url: str) -> list[Any]:
 
         def compare(sync_connection: Any) -> list[Any]:
             context = MigrationContext.configure(
-                sync_connection, opts={"compare_server_default": True}
+                sync_connection,
+                opts={
+                    "compare_server_default": True,
+                    "include_object": include_in_autogenerate,
+                },
             )
             return list(compare_metadata(context, Base.metadata))
 
