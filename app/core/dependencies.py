@@ -19,7 +19,9 @@ READS = frozenset({"GET", "HEAD"})
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # A context manager, not `async for`: the endpoint's error must be thrown into
     # session_scope, which commits a refusal's writes (keeps_writes) or rolls back.
-    autocommit = request.method in READS
+    # Behind PgBouncer in transaction mode only a transaction keeps a statement's prepare
+    # and execute on one server connection: there, reads keep their transaction too.
+    autocommit = request.method in READS and not request.app.state.settings.db_pgbouncer
     async with _session_scope(request.app.state.sessionmaker, autocommit=autocommit) as session:
         yield session
 
