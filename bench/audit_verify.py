@@ -31,26 +31,12 @@ import asyncpg  # type: ignore[import-untyped]
 from alembic.config import Config
 
 from alembic import command
-from app.audit.chain import GENESIS_HASH, content_digest, link
+from app.audit.chain import CONTENT_FIELDS, GENESIS_HASH, content_digest, link
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 BATCH = 50_000
-COLUMNS = (
-    "id",
-    "at",
-    "actor_id",
-    "action",
-    "resource_type",
-    "resource_id",
-    "outcome",
-    "ip",
-    "request_id",
-    "emergency_grant_id",
-    "patient_id",
-    "department_id",
-    "hash",
-)
+COLUMNS = ("id", *CONTENT_FIELDS, "hash")
 ACTIONS = [
     ("record.read", "record"),
     ("record.list", "record"),
