@@ -18,11 +18,11 @@ from app.auth.schemas import (
     RefreshRequest,
     RegisterRequest,
     TokenResponse,
-    UserPublic,
 )
 from app.auth.tokens import TokenPair
 from app.core.dependencies import MetaDep, SessionDep, SettingsDep, SigningKeyDep
 from app.core.routing import APIRouter
+from app.users.schemas import UserPublic
 
 router = APIRouter(tags=["auth"])
 
@@ -214,6 +214,8 @@ async def logout(principal: CurrentUser, session: SessionDep) -> Response:
     "/auth/me",
     response_model=UserPublic,
     summary="The current user",
+    description="The account the bearer token belongs to, as the database has it now "
+    "(role and active flag included).",
     responses={401: UNAUTHORIZED},
 )
 async def get_me(principal: CurrentUser, session: SessionDep) -> Any:

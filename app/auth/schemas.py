@@ -1,11 +1,12 @@
 """Request and response bodies of the auth domain. No response model has a password field."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
+    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -141,20 +142,23 @@ class PasswordChangeRequest(RequestModel):
 
 
 class TokenResponse(ResponseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiIs...",
+                    "token_type": "bearer",
+                    "expires_in": 1800,
+                    "refresh_token": "eyJhbGciOiJIUzI1NiIs...",
+                }
+            ]
+        }
+    )
+
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Lifetime of the access token, in seconds")
     refresh_token: str
-
-
-class UserPublic(ResponseModel):
-    id: int
-    username: str
-    email: str
-    full_name: str
-    role: Role
-    is_active: bool
-    created_at: datetime
 
 
 class ErrorMessage(ResponseModel):

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.core.schemas import RequestModel, ResponseModel, Text
 
@@ -15,6 +15,20 @@ def _no_default(schema: dict[str, Any]) -> None:
 
 
 class DepartmentPublic(ResponseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1,
+                    "name": "Cardiology",
+                    "description": "Heart and vessels",
+                    "location": "Building A, floor 2",
+                    "specialization": "Cardiology",
+                }
+            ]
+        }
+    )
+
     id: int
     name: str
     description: str | None

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.core.schemas import RequestModel, ResponseModel, Text
 
@@ -19,6 +19,21 @@ class EmergencyAccessCreate(RequestModel):
 
 
 class EmergencyGrantPublic(ResponseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 5,
+                    "patient_id": 12,
+                    "doctor_id": 9,
+                    "reason": "Unconscious patient admitted to the ER, allergies unknown",
+                    "created_at": "2026-11-27T03:10:00Z",
+                    "expires_at": "2026-11-27T04:10:00Z",
+                }
+            ]
+        }
+    )
+
     id: int
     patient_id: int
     doctor_id: int

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.core.responses import MAX_ID
 from app.core.schemas import RequestModel, ResponseModel, Text
@@ -18,6 +18,26 @@ def _no_default(schema: dict[str, Any]) -> None:
 
 
 class RecordPublic(ResponseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 311,
+                    "patient_id": 12,
+                    "department_id": 1,
+                    "author_id": 7,
+                    "diagnosis": "Hypertension, stage 1",
+                    "observations": "BP 150/95",
+                    "treatments": "Lisinopril 10 mg daily",
+                    "notes": None,
+                    "version": 2,
+                    "created_at": "2026-11-20T10:00:00Z",
+                    "updated_at": "2026-11-27T09:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: int
     patient_id: int
     department_id: int

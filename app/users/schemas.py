@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool
 
 from app.core.responses import MAX_ID
 from app.core.schemas import RequestModel, ResponseModel, Text
@@ -13,6 +13,22 @@ DepartmentRef = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class DoctorPublic(ResponseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "username": "dr.house",
+                    "email": "house@hospital.example",
+                    "full_name": "Gregory House",
+                    "department_id": 1,
+                    "specialization": "Cardiology",
+                    "license_number": "MD-48213",
+                }
+            ]
+        }
+    )
+
     id: int
     username: str
     email: str
@@ -31,6 +47,22 @@ class DoctorUpdate(RequestModel):
 
 
 class PatientPublic(ResponseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 12,
+                    "username": "alice",
+                    "email": "alice@example.org",
+                    "full_name": "Alice Martin",
+                    "date_of_birth": "1984-03-09",
+                    "sex": "female",
+                    "phone": "+33 6 12 34 56 78",
+                }
+            ]
+        }
+    )
+
     id: int
     username: str
     email: str
@@ -41,6 +73,22 @@ class PatientPublic(ResponseModel):
 
 
 class UserPublic(ResponseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 12,
+                    "username": "alice",
+                    "email": "alice@example.org",
+                    "full_name": "Alice Martin",
+                    "role": "patient",
+                    "is_active": True,
+                    "created_at": "2026-11-02T08:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: int
     username: str
     email: str
