@@ -132,6 +132,22 @@ def _count_failure(counter: LoginFailure, settings: Settings, now: datetime) -> 
         counter.failures += 1
 
 
+def _audit_attempt(
+    session: AsyncSession, meta: RequestMeta, user: User | None, action: str, outcome: Outcome
+) -> None:
+    """A refused login attempt, naming the account when it exists."""
+    user_id = user.id if user else None
+    audit.record(
+        session,
+        meta=meta,
+        actor_id=user_id,
+        action=action,
+        resource_type="user",
+        resource_id=user_id,
+        outcome=outcome,
+    )
+
+
 async def _refuse_if_locked(
     session: AsyncSession,
     meta: RequestMeta,
@@ -143,15 +159,7 @@ async def _refuse_if_locked(
     """While locked nothing is verified and the lock is not extended."""
     retry_after = _locked_for(counter, settings, now)
     if retry_after is not None:
-        audit.record(
-            session,
-            meta=meta,
-            actor_id=user.id if user else None,
-            action="auth.lockout",
-            resource_type="user",
-            resource_id=user.id if user else None,
-            outcome=Outcome.DENIED,
-        )
+        _audit_attempt(session, meta, user, "auth.lockout", Outcome.DENIED)
         LOCKOUTS.inc()
         raise TooManyRequests(retry_after, "Too many failed logins, try again later")
 
@@ -169,15 +177,7 @@ async def login(
     ok, new_hash = await verify_password(creds.password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
         _count_failure(counter, settings, now)
-        audit.record(
-            session,
-            meta=meta,
-            actor_id=user.id if user else None,
-            action="auth.login",
-            resource_type="user",
-            resource_id=user.id if user else None,
-            outcome=Outcome.FAILED,
-        )
+        _audit_attempt(session, meta, user, "auth.login", Outcome.FAILED)
         LOGIN_FAILURES.inc()
         raise Unauthorized(BAD_CREDENTIALS)
 

@@ -34,6 +34,24 @@ def parse_if_match(value: str | None) -> set[int] | None:
     return versions
 
 
+def _audited(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    record: PatientRecord,
+    grant_id: int | None = None,
+) -> None:
+    audit.record_by(
+        session,
+        principal,
+        action=action,
+        resource_type="record",
+        resource_id=record.id,
+        patient_id=record.patient_id,
+        emergency_grant_id=grant_id,
+    )
+
+
 def _denied(session: AsyncSession, principal: Principal, action: str, record_id: int) -> None:
     audit.record_by(
         session,
@@ -53,15 +71,7 @@ async def _read(
         _denied(session, principal, action, record_id)
         raise NotFound("Record not found")
     record, grant_id = found
-    audit.record_by(
-        session,
-        principal,
-        action=action,
-        resource_type="record",
-        resource_id=record.id,
-        patient_id=record.patient_id,
-        emergency_grant_id=grant_id,
-    )
+    _audited(session, principal, action, record, grant_id)
     return record
 
 
@@ -108,14 +118,7 @@ async def create_record(
             updated_at=now,
         ),
     )
-    audit.record_by(
-        session,
-        principal,
-        action="record.create",
-        resource_type="record",
-        resource_id=record.id,
-        patient_id=record.patient_id,
-    )
+    _audited(session, principal, "record.create", record)
     return record
 
 
@@ -136,14 +139,7 @@ async def update_record(
         raise PreconditionFailed()
     fields = changes.model_dump(exclude_unset=True)
     if not fields:  # nothing to change: no new version, the record is only read
-        audit.record_by(
-            session,
-            principal,
-            action="record.read",
-            resource_type="record",
-            resource_id=record.id,
-            patient_id=record.patient_id,
-        )
+        _audited(session, principal, "record.read", record)
         return record
     updated = await repository.apply_update(
         session,
@@ -157,14 +153,7 @@ async def update_record(
     )
     if updated is None:  # another writer got there first
         raise PreconditionFailed()
-    audit.record_by(
-        session,
-        principal,
-        action="record.update",
-        resource_type="record",
-        resource_id=updated.id,
-        patient_id=updated.patient_id,
-    )
+    _audited(session, principal, "record.update", updated)
     return updated
 
 

@@ -15,9 +15,19 @@ from tests.factories import (
     create_record,
     tokens_for,
 )
-from tests.records.world import live_app
+from tests.records.world import Live, live_app
 
 WRITERS = 20
+
+
+async def one_record_and_its_doctor(live: Live, url: str) -> tuple[PatientRecord, dict[str, str]]:
+    """A record, and the headers of a doctor of its department."""
+    async with live.sessionmaker() as session:
+        department = await create_department(session)
+        doctor = await create_doctor(session, department)
+        patient = await create_patient(session)
+        record = await create_record(session, patient=patient, doctor=doctor, department=department)
+        return record, (await tokens_for(session, make_settings(url), doctor)).headers
 
 
 async def test_concurrent_patches_with_one_etag_have_one_winner(
@@ -25,14 +35,7 @@ async def test_concurrent_patches_with_one_etag_have_one_winner(
 ) -> None:
     url = await fresh_database_url()
     async with live_app(url) as live:
-        async with live.sessionmaker() as session:
-            department = await create_department(session)
-            doctor = await create_doctor(session, department)
-            patient = await create_patient(session)
-            record = await create_record(
-                session, patient=patient, doctor=doctor, department=department
-            )
-            headers = (await tokens_for(session, make_settings(url), doctor)).headers
+        record, headers = await one_record_and_its_doctor(live, url)
 
         responses = await asyncio.gather(
             *(
@@ -72,14 +75,7 @@ async def test_concurrent_patches_without_if_match_all_land_as_versions(
 ) -> None:
     url = await fresh_database_url()
     async with live_app(url) as live:
-        async with live.sessionmaker() as session:
-            department = await create_department(session)
-            doctor = await create_doctor(session, department)
-            patient = await create_patient(session)
-            record = await create_record(
-                session, patient=patient, doctor=doctor, department=department
-            )
-            headers = (await tokens_for(session, make_settings(url), doctor)).headers
+        record, headers = await one_record_and_its_doctor(live, url)
 
         responses = await asyncio.gather(
             *(
