@@ -4,15 +4,17 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from app import health
 from app.audit.router import router as audit_router
-from app.auth.dependencies import get_principal
+from app.auth.dependencies import get_claims
 from app.auth.router import router as auth_router
 from app.departments.router import router as departments_router
 from app.emergency.router import router as emergency_router
 from app.records.router import router as records_router
 from app.users.router import router as users_router
 
-# Every route here needs a valid bearer token; role checks are per route.
-protected = APIRouter(prefix="/api", dependencies=[Depends(get_principal)])
+# Every route here needs a signed, unexpired access token before anything else (401); each
+# route then states who may call it, checked against the database (RequireX, or the one
+# statement of a hot read, records.reads).
+protected = APIRouter(prefix="/api", dependencies=[Depends(get_claims)])
 for domain_router in (
     users_router,
     records_router,

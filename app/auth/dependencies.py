@@ -1,35 +1,44 @@
 """Who is calling: the bearer token checked against the database, and role requirements."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.auth import repository
 from app.core.context import Principal
-from app.core.dependencies import MetaDep, SessionDep, SigningKeyDep
+from app.core.dependencies import MetaDep, SessionDep, SigningKeyDep, request_meta
 from app.core.errors import Forbidden, Unauthorized
-from app.core.security import InvalidToken, decode_token
+from app.core.security import InvalidToken, TokenClaims, decode_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login/", auto_error=False)
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
+async def get_claims(token: TokenDep, key: SigningKeyDep) -> TokenClaims:
+    """The access token's claims, if it is one of ours and unexpired: no database yet, so
+    that every protected route refuses a missing or forged token before anything else."""
+    if not token:
+        raise Unauthorized("Not authenticated")
+    try:
+        return decode_token(key, token, "access")
+    except InvalidToken:
+        raise Unauthorized() from None
+
+
+ClaimsDep = Annotated[TokenClaims, Depends(get_claims)]
+
+
 async def get_principal(
-    token: TokenDep, session: SessionDep, key: SigningKeyDep, meta: MetaDep, request: Request
+    claims: ClaimsDep, session: SessionDep, meta: MetaDep, request: Request
 ) -> Principal:
     """Trust a token only if the database agrees now: user active, token and login not revoked.
 
     The role comes from the user row, never from the token's `role` claim.
     """
-    if not token:
-        raise Unauthorized("Not authenticated")
-    try:
-        claims = decode_token(key, token, "access")
-    except InvalidToken:
-        raise Unauthorized() from None
     owner = await repository.token_owner(session, claims)
     if (
         owner is None
@@ -62,24 +71,37 @@ async def get_optional_principal(
     """None without a token; a token that is given must be valid (else 401)."""
     if token is None:
         return None
-    return await get_principal(token, session, key, meta, request)
+    return await get_principal(await get_claims(token, key), session, meta, request)
 
 
 OptionalUser = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
+def check_role(session: AsyncSession, principal: Principal, roles: Collection[str]) -> Principal:
+    """403 (audited) unless the caller's role, as the database has it, is one of `roles`."""
+    if principal.role not in roles:
+        audit.record_by(
+            session,
+            principal,
+            action="access.forbidden",
+            resource_type="endpoint",
+            outcome=audit.Outcome.DENIED,
+        )
+        raise Forbidden()
+    return principal
+
+
+async def authorize(
+    session: AsyncSession, request: Request, claims: TokenClaims, roles: Collection[str]
+) -> Principal:
+    """What `require_role(*roles)` does, for an endpoint that opens its own session."""
+    principal = await get_principal(claims, session, request_meta(request), request)
+    return check_role(session, principal, roles)
+
+
 def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     async def check(principal: CurrentUser, session: SessionDep) -> Principal:
-        if principal.role not in roles:
-            audit.record_by(
-                session,
-                principal,
-                action="access.forbidden",
-                resource_type="endpoint",
-                outcome=audit.Outcome.DENIED,
-            )
-            raise Forbidden()
-        return principal
+        return check_role(session, principal, roles)
 
     check.__name__ = f"require_{'_or_'.join(roles)}"
     return check

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     first_admin_password: str | None = Field(default=None, repr=False)
 
     db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    # No overflow by default: overflow connections are opened and closed with every burst,
+    # a connection storm on the server exactly when it is busiest; a request waits instead.
+    db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
     # PgBouncer in transaction mode between the app and PostgreSQL: no prepared-statement cache.

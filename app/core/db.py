@@ -2,12 +2,14 @@
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 
 from app.core import clock
 from app.core.config import Settings
@@ -100,6 +103,18 @@ def create_engine(settings: Settings) -> AsyncEngine:
 _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
+def _is_unavailable(error: BaseException) -> bool:
+    """The driver's own errors that mean the server cannot serve this connection now."""
+    sqlstate = str(getattr(error, "sqlstate", None) or "")
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    # asyncpg's InterfaceError (connection closed) and InternalClientError (protocol state
+    # broken by an interrupted connect); OSError covers resets and the command timeout.
+    return type(error).__name__ in ("InterfaceError", "InternalClientError") or isinstance(
+        error, OSError
+    )
+
+
 def _unavailable_is_disconnect(context: ExceptionContext) -> None:
     """Count such errors as disconnects, also when they happen while connecting: the pool
     drops the connection, and the error handler answers 503 instead of 500."""
@@ -109,6 +124,33 @@ def _unavailable_is_disconnect(context: ExceptionContext) -> None:
     broken = type(error.__cause__).__name__ == "InternalClientError"
     if sqlstate.startswith(_UNAVAILABLE_SQLSTATES) or broken:
         context.is_disconnect = True
+
+
+@asynccontextmanager
+async def driver_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterator[Any]:
+    """An asyncpg connection of the pool, for a statement that needs neither SQLAlchemy's
+    compilation nor its row mapping, nor a transaction (see records.reads): nothing here
+    begins one, so each statement commits on its own. Given a connection instead of an
+    engine (tests hold one in a transaction they roll back), the statement runs in it.
+
+    A connection the server dropped is invalidated, so that the pool replaces it, and the
+    failure surfaces as a ConnectionError (503 with Retry-After, as for SQLAlchemy's own).
+    """
+    # The pool's own connection record: a SQLAlchemy Connection around it would cost more
+    # than the statement itself.
+    pooled = await (
+        bind.raw_connection() if isinstance(bind, AsyncEngine) else bind.get_raw_connection()
+    )
+    try:
+        yield pooled.driver_connection
+    except Exception as error:
+        if not _is_unavailable(error):
+            raise
+        await greenlet_spawn(pooled.invalidate, error)
+        raise ConnectionError(f"database unavailable: {type(error).__name__}") from error
+    finally:
+        if isinstance(bind, AsyncEngine):
+            await greenlet_spawn(pooled.close)  # back to the pool (closed if invalidated)
 
 
 def _unique_statement_name() -> str:

@@ -16,13 +16,20 @@ _session_scope = asynccontextmanager(session_scope)
 READS = frozenset({"GET", "HEAD"})
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    # A context manager, not `async for`: the endpoint's error must be thrown into
-    # session_scope, which commits a refusal's writes (keeps_writes) or rolls back.
+@asynccontextmanager
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's transaction (see session_scope); reads run in autocommit on PostgreSQL."""
     # Behind PgBouncer in transaction mode only a transaction keeps a statement's prepare
     # and execute on one server connection: there, reads keep their transaction too.
     autocommit = request.method in READS and not request.app.state.settings.db_pgbouncer
     async with _session_scope(request.app.state.sessionmaker, autocommit=autocommit) as session:
+        yield session
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    # A context manager, not `async for`: the endpoint's error must be thrown into
+    # session_scope, which commits a refusal's writes (keeps_writes) or rolls back.
+    async with request_session(request) as session:
         yield session
 
 
@@ -38,11 +45,15 @@ async def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-async def get_request_meta(request: Request) -> RequestMeta:
+def request_meta(request: Request) -> RequestMeta:
     return RequestMeta(
         ip=request.client.host if request.client else None,
         request_id=getattr(request.state, "request_id", None),
     )
+
+
+async def get_request_meta(request: Request) -> RequestMeta:
+    return request_meta(request)
 
 
 MetaDep = Annotated[RequestMeta, Depends(get_request_meta)]

@@ -62,6 +62,11 @@ def paginate(
         return rows
     rows = rows[: page.limit]
     cursor_id = last_id if last_id is not None else rows[-1].id  # type: ignore[attr-defined]
-    next_url = request.url.include_query_params(cursor=encode_cursor(cursor_id))
-    response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+    response.headers["Link"] = next_link(request, cursor_id)
     return rows
+
+
+def next_link(request: Request, last_id: int) -> str:
+    """The Link header value of the page after the one that ends with `last_id`."""
+    next_url = request.url.include_query_params(cursor=encode_cursor(last_id))
+    return f'<{next_url.path}?{next_url.query}>; rel="next"'

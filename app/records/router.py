@@ -4,12 +4,12 @@ from typing import Annotated, Any
 
 from fastapi import Header, Path, Query, Request, Response, status
 
-from app.auth.dependencies import RequireDoctor, RequireDoctorOrPatient
-from app.core.dependencies import SessionDep
+from app.auth.dependencies import ClaimsDep, RequireDoctor, RequireDoctorOrPatient, authorize
+from app.core.dependencies import SessionDep, request_session
 from app.core.pagination import PageDep, paginate
 from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
-from app.records import service
+from app.records import reads, service
 from app.records.models import PatientRecord
 from app.records.schemas import RecordCreate, RecordPublic, RecordUpdate, RecordVersionPublic
 
@@ -36,8 +36,7 @@ def _headers(response: Response, record: PatientRecord | None = None) -> None:
     responses=errors(401, 403),
 )
 async def list_records(
-    caller: RequireDoctorOrPatient,
-    session: SessionDep,
+    claims: ClaimsDep,
     page: PageDep,
     request: Request,
     response: Response,
@@ -45,8 +44,12 @@ async def list_records(
         int | None, Query(ge=1, le=MAX_ID, description="Only this patient's records")
     ] = None,
 ) -> Any:
+    if reads.available(request):
+        return await reads.list_records(request, claims, page, patient_id)
+    async with request_session(request) as session:
+        caller = await authorize(session, request, claims, reads.READERS)
+        records = await service.list_records(session, caller, page, patient_id)
     _headers(response)
-    records = await service.list_records(session, caller, page, patient_id)
     return paginate(records, page, request, response)
 
 
@@ -82,9 +85,13 @@ async def create_record(
     responses={**errors(401, 403, 404), 200: {"description": "The record", "headers": ETAG_HEADER}},
 )
 async def get_record(
-    caller: RequireDoctorOrPatient, session: SessionDep, record_id: RecordId, response: Response
+    claims: ClaimsDep, record_id: RecordId, request: Request, response: Response
 ) -> Any:
-    record = await service.get_record(session, caller, record_id)
+    if reads.available(request):
+        return await reads.get_record(request, claims, record_id)
+    async with request_session(request) as session:
+        caller = await authorize(session, request, claims, reads.READERS)
+        record = await service.get_record(session, caller, record_id)
     _headers(response, record)
     return record
 

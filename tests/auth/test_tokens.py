@@ -1,10 +1,12 @@
 """Refresh rotation, logout, password change, /auth/me, and tokens an attacker might forge."""
 
+import re
 import time
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +28,8 @@ from tests.factories import (
     DEFAULT_PASSWORD,
     Tokens,
     create_admin,
+    create_department,
+    create_doctor,
     create_patient,
     tokens_for,
 )
@@ -379,3 +383,30 @@ async def test_token_issued_before_tokens_valid_after_is_401(
     user.tokens_valid_after = frozen_clock.now()
     await db.commit()
     assert_unauthorized(await client.get("/auth/me", headers=tokens.headers))
+
+
+@pytest.mark.parametrize("role", ["admin", "doctor", "patient"])
+async def test_every_api_route_refuses_a_revoked_token(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, app: Any, role: str
+) -> None:
+    """The /api router checks only the signature: each route must also ask the database
+    (a role dependency, or the one statement of a hot read). Logged out, every one is 401."""
+    department = await create_department(db)
+    makers = {
+        "admin": create_admin,
+        "doctor": lambda session: create_doctor(session, department),
+        "patient": create_patient,
+    }
+    tokens = await tokens_for(db, settings, await makers[role](db))
+    assert (await client.post("/auth/logout/", headers=tokens.headers)).status_code == 204
+    routes = [
+        (context.path_format, context.original_route.methods)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute) and context.path_format.startswith("/api/")
+    ]
+    assert len(routes) > 40  # every route, and its twin with the other trailing slash
+    for template, methods in routes:
+        path = re.sub(r"\{[a-z_]+\}", "1", template)
+        for method in methods:
+            response = await client.request(method, path, headers=tokens.headers, json={})
+            assert response.status_code == 401, (method, template, response.text)
