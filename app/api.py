@@ -16,8 +16,8 @@ from app.users.router import router as users_router
 # statement of a hot read, records.reads).
 protected = APIRouter(prefix="/api", dependencies=[Depends(get_claims)])
 for domain_router in (
+    records_router,  # first: routes are matched in order, and these are the most read
     users_router,
-    records_router,
     departments_router,
     emergency_router,
     audit_router,

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import api, docs
+from app.audit.batcher import AuditBatcher
 from app.core import handlers, observability
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served by app.docs from local assets
     )
     app.state.settings = settings
+    app.state.audit_batcher = AuditBatcher()
     app.state.signing_key = settings.signing_key()  # fail fast on a missing production key
 
     handlers.install(app)

@@ -72,17 +72,17 @@ _APPEND_POSTGRES = text(
 # Any number of events in one statement: the chain is computed by the server, in the
 # events' order, from the locked head; the lock is taken and released by one statement
 # of the transaction (and ids follow the chain order: rows are inserted in ORDER BY n).
-_APPEND_MANY_POSTGRES = text(
-    """
+_APPEND_MANY_SQL = """
     WITH RECURSIVE head AS (
         SELECT last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE
     ), input AS (
         SELECT * FROM unnest(
-            CAST(:at AS timestamptz[]), CAST(:actor_id AS bigint[]), CAST(:action AS text[]),
-            CAST(:resource_type AS text[]), CAST(:resource_id AS bigint[]),
-            CAST(:outcome AS text[]), CAST(:ip AS text[]), CAST(:request_id AS text[]),
-            CAST(:emergency_grant_id AS bigint[]), CAST(:patient_id AS bigint[]),
-            CAST(:department_id AS bigint[]), CAST(:digest AS text[])
+            CAST({at} AS timestamptz[]), CAST({actor_id} AS bigint[]),
+            CAST({action} AS text[]), CAST({resource_type} AS text[]),
+            CAST({resource_id} AS bigint[]), CAST({outcome} AS text[]), CAST({ip} AS text[]),
+            CAST({request_id} AS text[]), CAST({emergency_grant_id} AS bigint[]),
+            CAST({patient_id} AS bigint[]), CAST({department_id} AS bigint[]),
+            CAST({digest} AS text[])
         ) WITH ORDINALITY AS t(at, actor_id, action, resource_type, resource_id, outcome, ip,
                                request_id, emergency_grant_id, patient_id, department_id,
                                digest, n)
@@ -104,8 +104,25 @@ _APPEND_MANY_POSTGRES = text(
     SET last_event_id = (SELECT max(id) FROM event),
         last_hash = (SELECT hash FROM chain ORDER BY n DESC LIMIT 1)
     WHERE id = 1
-    """
+"""
+_COLUMNS = (*CONTENT_FIELDS, "digest")
+_APPEND_MANY_POSTGRES = text(_APPEND_MANY_SQL.format(**{name: f":{name}" for name in _COLUMNS}))
+# The same statement for asyncpg itself (numbered parameters), see append_on_driver.
+_APPEND_MANY_DRIVER = _APPEND_MANY_SQL.format(
+    **{name: f"${number}" for number, name in enumerate(_COLUMNS, 1)}
 )
+
+
+def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
+    """The events as one array per column, the statement's parameters."""
+    rows = [{**_fields(event), "digest": event.digest()} for event in events]
+    return {name: [row[name] for row in rows] for name in _COLUMNS}
+
+
+async def append_on_driver(connection: Any, events: Sequence[NewEvent]) -> None:
+    """Append events in one statement on an asyncpg connection (PostgreSQL), as `append`
+    does on a session; outside a transaction the statement commits on its own."""
+    await connection.execute(_APPEND_MANY_DRIVER, *_columns(events).values())
 
 
 async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
@@ -117,8 +134,7 @@ async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
         await session.execute(_APPEND_POSTGRES, {**_fields(event), "digest": event.digest()})
         return
     if session.get_bind().dialect.name == "postgresql":
-        rows = [{**_fields(event), "digest": event.digest()} for event in events]
-        await session.execute(_APPEND_MANY_POSTGRES, {k: [r[k] for r in rows] for k in rows[0]})
+        await session.execute(_APPEND_MANY_POSTGRES, _columns(events))
         return
     # Lock the head (SQLite: BEGIN IMMEDIATE already holds the write lock), chain in Python.
     last_hash = await session.scalar(

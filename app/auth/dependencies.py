@@ -18,9 +18,13 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login/", auto_error=False)
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
-async def get_claims(token: TokenDep, key: SigningKeyDep) -> TokenClaims:
+async def get_claims(token: TokenDep, request: Request) -> TokenClaims:
     """The access token's claims, if it is one of ours and unexpired: no database yet, so
     that every protected route refuses a missing or forged token before anything else."""
+    return access_claims(token, request.app.state.signing_key)
+
+
+def access_claims(token: str | None, key: str) -> TokenClaims:
     if not token:
         raise Unauthorized("Not authenticated")
     try:
@@ -71,7 +75,7 @@ async def get_optional_principal(
     """None without a token; a token that is given must be valid (else 401)."""
     if token is None:
         return None
-    return await get_principal(await get_claims(token, key), session, meta, request)
+    return await get_principal(access_claims(token, key), session, meta, request)
 
 
 OptionalUser = Annotated[Principal | None, Depends(get_optional_principal)]

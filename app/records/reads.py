@@ -1,15 +1,15 @@
-"""The hot reads of patient records on PostgreSQL: one statement, one round trip.
+"""The hot reads of patient records on PostgreSQL: one statement, then the audit append.
 
 Every ward's screens read `GET /api/patient_records/{id}` and the record list all day. On
-PostgreSQL each of the two is a single statement that
+PostgreSQL each of the two is a single statement on the driver that
 1. checks the token against the database as `get_principal` does (user active, token
    issued after `tokens_valid_after`, jti not revoked, login not revoked), taking the
    role and department from the user row;
 2. reads only what that caller may see, with the scopes of `repository._read_scope`;
-3. appends the access's audit events, exactly those `service` records, chained by the
-   server (`audit.chain_sql`), including the refusals (403 for a role that may not read
-   records, 404 for a record out of sight);
-and its rows become the JSON answer directly (no ORM objects, no response model).
+and its rows become the JSON answer directly (no ORM objects, no response model). The
+access's audit events, exactly those `service` records (refusals included: 403 for a role
+that may not read records, 404 for a record out of sight), are committed before the answer
+leaves, in one append shared with the other requests waiting (`audit.batcher`).
 
 The service path stays the one for SQLite and behind PgBouncer (whose transaction mode
 needs the statement inside a transaction); the same HTTP tests run both, one per database,
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from app.audit.chain_sql import chained_append_sql
+from app.audit.repository import NewEvent
 from app.core.db import driver_connection, utcnow
 from app.core.dependencies import request_meta
 from app.core.errors import Forbidden, NotFound, Unauthorized
@@ -44,8 +44,7 @@ FIELDS = (
 _COLUMNS = ", ".join(f"r.{field}" for field in FIELDS)
 READERS = ("doctor", "patient")
 
-# $1-$7 in every statement: the token's user, jti, login (family) and issue time; the
-# instant of the access, and the request's origin for the audit events.
+# $1-$4 in every statement: the token's user, jti, login (family) and issue time.
 _CALLER = """
     caller AS (
         SELECT u.id, u.role, d.department_id
@@ -56,7 +55,8 @@ _CALLER = """
           AND EXISTS (SELECT FROM token_families f
                       WHERE f.id = $3 AND f.user_id = u.id AND f.revoked_at IS NULL)
     )"""
-# A grant counts while unexpired; the latest-expiring one is named in the audit event.
+# A grant counts while unexpired at $5 (now); the latest-expiring one is named in the
+# audit event.
 _GRANT_OF_CALLER = """
     SELECT g.id FROM emergency_grants g
     WHERE g.doctor_id = c.id AND g.patient_id = r.patient_id AND g.expires_at > $5"""
@@ -69,79 +69,48 @@ _GRANT_USED = f"""
     CASE WHEN c.role = 'doctor' AND r.department_id IS DISTINCT FROM c.department_id
          THEN ({_GRANT_OF_CALLER} ORDER BY g.expires_at DESC, g.id DESC LIMIT 1)
     END"""
-# A caller whose role may not read records gets a 403, recorded as service does.
-_FORBIDDEN_EVENT = """
-    SELECT 1, $5::timestamptz, c.id, 'access.forbidden', 'endpoint', NULL::bigint,
-           'denied', $6::text, $7::text, NULL::bigint, NULL::bigint, c.department_id
-    FROM caller c WHERE c.role NOT IN ('doctor', 'patient')"""
-_EVENT_COLUMNS = (
-    "n, at, actor_id, action, resource_type, resource_id, outcome, ip, request_id, "
-    "emergency_grant_id, patient_id, department_id"
-)
-
-# $8: the record's id.
+# $5: now; $6: the record's id.
 GET_ONE = f"""
-WITH RECURSIVE {_CALLER},
+WITH {_CALLER},
 found AS (
     SELECT {_COLUMNS}, {_GRANT_USED} AS grant_id
-    FROM caller c JOIN patient_records r ON r.id = $8
+    FROM caller c JOIN patient_records r ON r.id = $6
     WHERE {_VISIBLE_TO_CALLER}
-),
-events ({_EVENT_COLUMNS}) AS (
-    SELECT 1, $5::timestamptz, c.id, 'record.read', 'record', $8::bigint,
-           CASE WHEN found.id IS NULL THEN 'denied' ELSE 'allowed' END, $6::text, $7::text,
-           found.grant_id, found.patient_id, c.department_id
-    FROM caller c LEFT JOIN found ON true
-    WHERE c.role IN ('doctor', 'patient')
-    UNION ALL {_FORBIDDEN_EVENT}
-),
-{chained_append_sql("events")}
-SELECT c.role, found.* FROM caller c LEFT JOIN found ON true
+)
+SELECT c.id AS caller_id, c.role, c.department_id AS caller_department_id, found.*
+FROM caller c LEFT JOIN found ON true
 """
 
-# $8: the keyset (the last id of the previous page, or 0); $9: the page size. The page
+# $5: the keyset (the last id of the previous page, or 0); $6: the page size. The page
 # holds one row more than asked for: it says whether there is a next page. Each scope
 # takes its own index path ((department_id, id) or (patient_id, id)) in id order.
 _PAGE_OF_CALLER = f"""
     page AS (
         (SELECT {_COLUMNS}, NULL::bigint AS grant_id FROM patient_records r
          WHERE r.department_id = (SELECT department_id FROM caller WHERE role = 'doctor')
-           AND r.id > $8 ORDER BY r.id LIMIT $9 + 1)
+           AND r.id > $5 ORDER BY r.id LIMIT $6 + 1)
         UNION ALL
         (SELECT {_COLUMNS}, NULL::bigint FROM patient_records r
          WHERE r.patient_id = (SELECT id FROM caller WHERE role = 'patient')
-           AND r.id > $8 ORDER BY r.id LIMIT $9 + 1)
+           AND r.id > $5 ORDER BY r.id LIMIT $6 + 1)
     )"""
-# $10: one patient. Only there do a doctor's emergency grants widen the list.
+# $5: now; $6, $7: the keyset and page size; $8: one patient. Only there do a doctor's
+# emergency grants widen the list.
 _PAGE_OF_PATIENT = f"""
     page AS (
         SELECT {_COLUMNS}, {_GRANT_USED} AS grant_id
-        FROM caller c JOIN patient_records r ON r.patient_id = $10 AND r.id > $8
+        FROM caller c JOIN patient_records r ON r.patient_id = $8 AND r.id > $6
         WHERE {_VISIBLE_TO_CALLER}
-        ORDER BY r.id LIMIT $9 + 1
-    )"""
-# One event per patient whose data is shown, in order of first appearance, naming the
-# first grant that showed one of his records.
-_LIST_EVENTS = f"""
-    events ({_EVENT_COLUMNS}) AS (
-        SELECT row_number() OVER (ORDER BY min(shown.id)), $5::timestamptz, c.id,
-               'record.list', 'record', NULL::bigint, 'allowed', $6::text, $7::text,
-               (array_agg(shown.grant_id ORDER BY shown.id)
-                    FILTER (WHERE shown.grant_id IS NOT NULL))[1],
-               shown.patient_id, c.department_id
-        FROM (SELECT * FROM page ORDER BY id LIMIT $9) shown, caller c
-        GROUP BY shown.patient_id, c.id, c.department_id
-        UNION ALL {_FORBIDDEN_EVENT}
+        ORDER BY r.id LIMIT $7 + 1
     )"""
 
 
 def _list_statement(page_cte: str) -> str:
     return f"""
-WITH RECURSIVE {_CALLER},
-{page_cte},
-{_LIST_EVENTS},
-{chained_append_sql("events")}
-SELECT c.role, page.* FROM caller c LEFT JOIN page ON true ORDER BY page.id
+WITH {_CALLER},
+{page_cte}
+SELECT c.id AS caller_id, c.role, c.department_id AS caller_department_id, page.*
+FROM caller c LEFT JOIN page ON true ORDER BY page.id
 """
 
 
@@ -156,27 +125,41 @@ def available(request: Request) -> bool:
 
 
 async def _run(request: Request, claims: TokenClaims, statement: str, *args: Any) -> list[Any]:
-    """Run a hot statement for the caller; 401/403 as the rows say (the refusal is already
-    recorded by the statement itself)."""
-    meta = request_meta(request)
+    """The caller's row and what he may see; 401 when the database refuses the token."""
     async with driver_connection(request.app.state.sessionmaker.kw["bind"]) as connection:
         rows: list[Any] = await connection.fetch(
-            statement,
-            claims.user_id,
-            claims.jti,
-            claims.family,
-            claims.issued_at,
-            utcnow(),
-            meta.ip,
-            meta.request_id,
-            *args,
+            statement, claims.user_id, claims.jti, claims.family, claims.issued_at, *args
         )
     if not rows:
         raise Unauthorized()
     request.state.user_id = claims.user_id  # for the access log line
-    if rows[0]["role"] not in READERS:
-        raise Forbidden()
     return rows
+
+
+async def _audit(request: Request, caller: Any, events: list[dict[str, Any]]) -> None:
+    """Commit the access's events (as service records them) before anything is answered;
+    a role that may not read records is refused (403) and that refusal recorded instead."""
+    meta = request_meta(request)
+    forbidden = caller["role"] not in READERS
+    if forbidden:
+        events = [{"action": "access.forbidden", "resource_type": "endpoint", "outcome": "denied"}]
+    at = utcnow()
+    await request.app.state.audit_batcher.append(
+        request.app.state.sessionmaker.kw["bind"],
+        [
+            NewEvent(
+                at=at,
+                actor_id=caller["caller_id"],
+                department_id=caller["caller_department_id"],
+                ip=meta.ip,
+                request_id=meta.request_id,
+                **{"resource_id": None, "outcome": "allowed", **event},
+            )
+            for event in events
+        ],
+    )
+    if forbidden:
+        raise Forbidden()
 
 
 def _record(row: Any) -> dict[str, Any]:
@@ -189,10 +172,13 @@ def _json(body: Any, headers: dict[str, str]) -> Response:
 
 
 async def get_record(request: Request, claims: TokenClaims, record_id: int) -> Response:
-    rows = await _run(request, claims, GET_ONE, record_id)
-    row = rows[0]
+    [row] = await _run(request, claims, GET_ONE, utcnow(), record_id)
+    event = {"action": "record.read", "resource_type": "record", "resource_id": record_id}
     if row["id"] is None:
+        await _audit(request, row, [{**event, "outcome": "denied"}])
         raise NotFound("Record not found")
+    grant = {"patient_id": row["patient_id"], "emergency_grant_id": row["grant_id"]}
+    await _audit(request, row, [{**event, **grant}])
     return _json(_record(row), {"Cache-Control": "no-store", "ETag": f'"{row["version"]}"'})
 
 
@@ -203,10 +189,23 @@ async def list_records(
     if patient_id is None:
         rows = await _run(request, claims, LIST_OWN, after, page.limit)
     else:
-        rows = await _run(request, claims, LIST_OF_PATIENT, after, page.limit, patient_id)
-    records = [_record(row) for row in rows if row["id"] is not None]
+        rows = await _run(request, claims, LIST_OF_PATIENT, utcnow(), after, page.limit, patient_id)
+    shown = [row for row in rows if row["id"] is not None][: page.limit]
+    # One event per patient whose data is shown, in order of first appearance, naming the
+    # first grant that showed one of his records.
+    grants: dict[int, int | None] = {}
+    for row in shown:
+        grants[row["patient_id"]] = grants.get(row["patient_id"]) or row["grant_id"]
+    await _audit(
+        request,
+        rows[0],
+        [
+            {"action": "record.list", "resource_type": "record", "patient_id": patient,
+             "emergency_grant_id": grant}
+            for patient, grant in grants.items()
+        ],
+    )  # fmt: skip
     headers = {"Cache-Control": "no-store"}
-    if len(records) > page.limit:
-        records = records[: page.limit]
-        headers["Link"] = next_link(request, records[-1]["id"])
-    return _json(records, headers)
+    if len(rows) > page.limit:
+        headers["Link"] = next_link(request, shown[-1]["id"])
+    return _json([_record(row) for row in shown], headers)

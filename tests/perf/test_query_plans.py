@@ -189,15 +189,23 @@ HOT_READS = 2  # GET one record, and the record list
 
 
 async def test_hot_record_reads_scan_by_index(seeded: dict[str, Any]) -> None:
-    """The one-statement reads (records.reads), each scope and each refusal alike."""
+    """The one-statement reads (records.reads) of each scope; their audit append is the
+    service's (captured above)."""
     conn = await asyncpg.connect(server_url(seeded["url"]))
     try:
-        caller = (seeded["doctor_id"], "0" * 32, "0" * 32, utcnow(), utcnow(), "127.0.0.1", "r")
+        token = (seeded["doctor_id"], "0" * 32, "0" * 32, utcnow())
         statements = {
-            "one record": (reads.GET_ONE, *caller, seeded["record_id"]),
-            "own records": (reads.LIST_OWN, *caller, 0, 50),
-            "next page": (reads.LIST_OWN, *caller, seeded["record_id"], 50),
-            "a patient's records": (reads.LIST_OF_PATIENT, *caller, 0, 50, seeded["patient_id"]),
+            "one record": (reads.GET_ONE, *token, utcnow(), seeded["record_id"]),
+            "own records": (reads.LIST_OWN, *token, 0, 50),
+            "next page": (reads.LIST_OWN, *token, seeded["record_id"], 50),
+            "a patient's records": (
+                reads.LIST_OF_PATIENT,
+                *token,
+                utcnow(),
+                0,
+                50,
+                seeded["patient_id"],
+            ),
         }
         offenders = []
         for name, (statement, *args) in statements.items():

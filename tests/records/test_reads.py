@@ -1,5 +1,5 @@
 """The hot reads (records.reads on PostgreSQL, the service elsewhere) answer exactly what
-the response model would, and on PostgreSQL each is one statement."""
+the response model would, and on PostgreSQL each is one read and one audit append."""
 
 import asyncio
 from datetime import UTC, datetime
@@ -75,7 +75,7 @@ async def test_a_record_reads_as_its_response_model(
 
 
 @pytest.mark.postgres_only  # the one-statement reads are PostgreSQL's
-async def test_each_hot_read_is_one_statement(
+async def test_each_hot_read_is_one_read_and_one_append(
     client: httpx.AsyncClient,
     sessionmaker: Any,
     record_and_reader: tuple[PatientRecord, Any],
@@ -100,6 +100,9 @@ async def test_each_hot_read_is_one_statement(
             response = await client.get(path, headers=headers)
             await asyncio.sleep(0)  # the driver reports each statement on the next loop turn
             assert response.status_code in (200, 404)
-            assert len(statements) == 1, (path, statements)
+            assert len(statements) == 2, (path, statements)
+            read, append = statements
+            assert "audit" not in read
+            assert "INSERT INTO audit_events" in append
     finally:
         driver.remove_query_logger(log)

@@ -3,8 +3,10 @@ that cannot get a connection answer 503 with Retry-After once the pool timeout p
 hang); the slow ones finish normally once the database lets them; no connection leaks.
 
 The requests are made slow legitimately: the test holds the audit chain head's row lock
-from its own connection, so every audited request waits at its commit, holding its pooled
-connection, until the test lets go."""
+from its own connection, so every audited request of the service path (a record's
+history) waits at its commit, holding its pooled connection, until the test lets go. (The
+hot reads hold a connection only for their read; their events wait in the audit batcher,
+which holds one.)"""
 
 import asyncio
 import time
@@ -53,7 +55,7 @@ async def test_exhausted_pool_answers_503_then_recovers_without_leaks(
     }
     async with start_servers(1, hospital.database_url, tmp_path, env=env) as [server]:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-            record = f"/api/patient_records/{hospital.record_id}"
+            record = f"/api/patient_records/{hospital.record_id}/history"
             for _ in range(3):  # warm the pool
                 assert (await http.get(record, headers=hospital.doctor)).status_code == 200
             baseline = await app_connections(hospital.database_url)
