@@ -3,12 +3,13 @@
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.chain import CONTENT_FIELDS, content_digest, link
+from app.audit.chain import CONTENT_FIELDS, digest_of, link
 from app.audit.models import AuditChainHead, AuditEvent
 from app.users.models import Role, User
 
@@ -30,19 +31,7 @@ class NewEvent:
     department_id: int | None = None
 
     def digest(self) -> str:
-        return content_digest(
-            at=self.at,
-            actor_id=self.actor_id,
-            action=self.action,
-            resource_type=self.resource_type,
-            resource_id=self.resource_id,
-            outcome=self.outcome,
-            ip=self.ip,
-            request_id=self.request_id,
-            emergency_grant_id=self.emergency_grant_id,
-            patient_id=self.patient_id,
-            department_id=self.department_id,
-        )
+        return digest_of(*_content(self))
 
 
 # One round trip on PostgreSQL: lock the head, insert the event chained to it, move the head.
@@ -113,15 +102,23 @@ _APPEND_MANY_DRIVER = _APPEND_MANY_SQL.format(
 )
 
 
+# An event's content in CONTENT_FIELDS order, as a tuple.
+_content = attrgetter(*CONTENT_FIELDS)
+
+
 def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
-    """The events as one array per column, the statement's parameters."""
-    rows = [{**_fields(event), "digest": event.digest()} for event in events]
-    return {name: [row[name] for row in rows] for name in _COLUMNS}
+    """The events as one array per column (and their digests), the statement's parameters."""
+    contents = [_content(event) for event in events]
+    columns = {name: [c[i] for c in contents] for i, name in enumerate(CONTENT_FIELDS)}
+    columns["digest"] = [digest_of(*content) for content in contents]
+    return columns
 
 
 async def append_on_driver(connection: Any, events: Sequence[NewEvent]) -> None:
     """Append events in one statement on an asyncpg connection (PostgreSQL), as `append`
     does on a session; outside a transaction the statement commits on its own."""
+    if not events:
+        return
     await connection.execute(_APPEND_MANY_DRIVER, *_columns(events).values())
 
 

@@ -143,6 +143,8 @@ async def _audit(request: Request, caller: Any, events: list[dict[str, Any]]) ->
     forbidden = caller["role"] not in READERS
     if forbidden:
         events = [{"action": "access.forbidden", "resource_type": "endpoint", "outcome": "denied"}]
+    if not events:  # nothing shown, nothing refused: an empty page
+        return
     at = utcnow()
     await request.app.state.audit_batcher.append(
         request.app.state.sessionmaker.kw["bind"],

@@ -7,9 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.audit.models import AuditEvent
+from app.audit.repository import chain_head
+from app.audit.verify import verify_chain
 from app.core.config import Settings
 from app.records.models import PatientRecord
 from app.records.schemas import RecordPublic
@@ -106,3 +109,22 @@ async def test_each_hot_read_is_one_read_and_one_append(
             assert "INSERT INTO audit_events" in append
     finally:
         driver.remove_query_logger(log)
+
+
+async def test_an_empty_page_appends_nothing_and_leaves_the_chain_intact(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    patient = await create_patient(db)
+    headers = (await tokens_for(db, settings, patient)).headers
+    missing = await client.get("/api/patient_records/999999", headers=headers)  # audited
+    assert missing.status_code == 404
+    before = await db.scalar(select(func.count()).select_from(AuditEvent))
+    head = await chain_head(db)
+
+    response = await client.get("/api/patient_records/", headers=headers)
+
+    assert response.status_code == 200
+    assert response.json() == []
+    assert await db.scalar(select(func.count()).select_from(AuditEvent)) == before
+    assert await chain_head(db) == head
+    assert (await verify_chain(db)).ok
