@@ -131,6 +131,15 @@ async def add_user(
     return user
 
 
+async def login_failures(session: AsyncSession, username_key: str) -> LoginFailure | None:
+    """The lock-out counter of one username as it is now, without locking it."""
+    return await session.scalar(
+        select(LoginFailure)
+        .where(LoginFailure.username_key == username_key[:USERNAME_KEY_LENGTH])
+        .execution_options(populate_existing=True)
+    )
+
+
 async def lock_login_failures(session: AsyncSession, username_key: str) -> LoginFailure:
     """The lock-out counter of one username, created if missing and row-locked.
 

@@ -167,14 +167,31 @@ async def _refuse_if_locked(
 async def login(
     session: AsyncSession, key: str, settings: Settings, meta: RequestMeta, creds: Credentials
 ) -> TokenPair:
-    """Unknown user, wrong password and inactive user are one answer, in about one time."""
+    """Unknown user, wrong password and inactive user are one answer, in about one time.
+
+    The password is checked before the counter is locked, with no database connection
+    held: argon2 takes tens of milliseconds, and a storm of logins must hold neither the
+    pool nor the counter's row lock meanwhile. The decision is then taken in turn, under
+    the lock, on the counter and the user as they are at that moment.
+    """
+    username_key = casefold_key(creds.username)
+    checked: tuple[str | None, tuple[bool, str | None]] | None = None
+    counter = await repository.login_failures(session, username_key)
+    if counter is None or _locked_for(counter, settings, utcnow()) is None:
+        user = await repository.user_by_username(session, creds.username)
+        stored_hash = user.password_hash if user else None
+        await session.commit()  # ends the read: the connection goes back to the pool
+        checked = (stored_hash, await verify_password(creds.password, stored_hash))
+
     now = utcnow()
     # The counter is locked first, so concurrent attempts on one username decide in turn.
-    counter = await repository.lock_login_failures(session, casefold_key(creds.username))
+    counter = await repository.lock_login_failures(session, username_key)
     user = await repository.user_by_username(session, creds.username)
     await _refuse_if_locked(session, meta, settings, counter, user, now)
-
-    ok, new_hash = await verify_password(creds.password, user.password_hash if user else None)
+    stored_hash = user.password_hash if user else None
+    if checked is None or checked[0] != stored_hash:  # was locked, or the password changed
+        checked = (stored_hash, await verify_password(creds.password, stored_hash))
+    ok, new_hash = checked[1]
     if user is None or not ok or not user.is_active:
         _count_failure(counter, settings, now)
         _audit_attempt(session, meta, user, "auth.login", Outcome.FAILED)

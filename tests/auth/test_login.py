@@ -1,5 +1,6 @@
 """POST /auth/login/: JSON and OAuth2 form, one answer for every bad credential, lock-out."""
 
+import asyncio
 import logging
 from typing import Any
 
@@ -9,8 +10,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import service as auth_service
 from app.auth.models import LoginFailure
 from app.core import security
+from app.core.db import create_engine, create_sessionmaker
+from app.main import create_app
 from app.users.models import User
 from tests.auth.conftest import (
     GOOD_PASSWORD,
@@ -20,6 +24,7 @@ from tests.auth.conftest import (
     login,
     registration,
 )
+from tests.conftest import make_settings
 from tests.factories import DEFAULT_PASSWORD, create_patient
 
 WRONG = "not the right password"
@@ -263,3 +268,48 @@ async def test_no_password_or_token_in_log_lines(
     assert logged  # the requests were logged
     for secret in (GOOD_PASSWORD, WRONG, tokens["access_token"], tokens["refresh_token"]):
         assert secret not in logged
+
+
+@pytest.mark.postgres_only  # a pool of its own, as production has
+async def test_no_connection_is_held_while_a_password_is_checked(
+    fresh_database_url: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storm of logins must not take the pool from everyone else: while argon2 runs, the
+    login holds no pooled connection (and no lock on the username's counter)."""
+    settings = make_settings(await fresh_database_url(), db_pool_size=2)
+    engine = create_engine(settings)
+    app = create_app(settings)
+    app.state.engine, app.state.sessionmaker = engine, create_sessionmaker(engine)
+    checking: list[int] = []
+    release = asyncio.Event()
+    real_verify = security.verify_password
+
+    async def slow_verify(password: str, password_hash: str | None) -> Any:
+        checking.append(1)
+        await release.wait()
+        return await real_verify(password, password_hash)
+
+    monkeypatch.setattr(auth_service, "verify_password", slow_verify)
+    try:
+        async with app.state.sessionmaker() as session:
+            patient = await create_patient(session)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            logins = [asyncio.create_task(login(client, patient.username)) for _ in range(4)]
+
+            async def all_checking() -> None:  # more logins than the pool has connections
+                while len(checking) < len(logins):
+                    await asyncio.sleep(0.01)
+
+            try:
+                await asyncio.wait_for(all_checking(), 5)
+                held = engine.pool.checkedout()  # type: ignore[attr-defined]
+                ready = await client.get("/readyz")
+            finally:
+                release.set()
+            answers = await asyncio.wait_for(asyncio.gather(*logins), 30)
+    finally:
+        await engine.dispose()
+    assert held == 0
+    assert ready.status_code == 200
+    assert [answer.status_code for answer in answers] == [200] * 4
