@@ -1,5 +1,9 @@
 """Password rules (NIST SP 800-63B) and real hashing: no truncation, any Unicode."""
 
+import os
+import sys
+import threading
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -8,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.passwords import common_passwords, password_problem
 from app.auth.schemas import LoginForm, LoginRequest, PasswordChangeRequest, RegisterRequest
 from app.auth.service import Credentials
+from app.core import security
 from app.users.models import User
 from tests.auth.conftest import login, registration
 
@@ -110,3 +115,14 @@ def test_secrets_are_left_out_of_reprs() -> None:
         assert "alice" in repr(item) or isinstance(item, PasswordChangeRequest)
         assert secret not in repr(item)
         assert secret not in str(item)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are Linux's")
+async def test_hashing_runs_below_the_event_loop_priority() -> None:
+    """A login storm fills the cores with argon2; the threads doing it yield to the loop."""
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_niceness = niceness()
+    assert await security._off_loop(niceness) == loop_niceness + security.HASHING_NICENESS
