@@ -103,8 +103,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
 _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
-def _is_unavailable(error: BaseException) -> bool:
+def _is_unavailable(error: BaseException | None) -> bool:
     """The driver's own errors that mean the server cannot serve this connection now."""
+    if error is None:
+        return False
     sqlstate = str(getattr(error, "sqlstate", None) or "")
     if sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
         return True
@@ -138,9 +140,14 @@ async def driver_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterato
     """
     # The pool's own connection record: a SQLAlchemy Connection around it would cost more
     # than the statement itself.
-    pooled = await (
-        bind.raw_connection() if isinstance(bind, AsyncEngine) else bind.get_raw_connection()
-    )
+    try:
+        pooled = await (
+            bind.raw_connection() if isinstance(bind, AsyncEngine) else bind.get_raw_connection()
+        )
+    except Exception as error:  # a new connection refused: the server is down or starting
+        if _is_unavailable(error) or _is_unavailable(error.__cause__):
+            raise ConnectionError(f"database unavailable: {type(error).__name__}") from error
+        raise
     try:
         yield pooled.driver_connection
     except Exception as error:

@@ -136,30 +136,43 @@ async def _run(request: Request, claims: TokenClaims, statement: str, *args: Any
     return rows
 
 
-async def _audit(request: Request, caller: Any, events: list[dict[str, Any]]) -> None:
+def _event(
+    request: Request,
+    caller: Any,
+    action: str,
+    resource_type: str,
+    *,
+    resource_id: int | None = None,
+    outcome: str = "allowed",
+    patient_id: int | None = None,
+    emergency_grant_id: int | None = None,
+) -> NewEvent:
+    """One audit event of the caller's access, as `audit.record_by` makes it."""
+    meta = request_meta(request)
+    return NewEvent(
+        at=utcnow(),
+        actor_id=caller["caller_id"],
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=outcome,
+        ip=meta.ip,
+        request_id=meta.request_id,
+        emergency_grant_id=emergency_grant_id,
+        patient_id=patient_id,
+        department_id=caller["caller_department_id"],
+    )
+
+
+async def _audit(request: Request, caller: Any, events: list[NewEvent]) -> None:
     """Commit the access's events (as service records them) before anything is answered;
     a role that may not read records is refused (403) and that refusal recorded instead."""
-    meta = request_meta(request)
     forbidden = caller["role"] not in READERS
     if forbidden:
-        events = [{"action": "access.forbidden", "resource_type": "endpoint", "outcome": "denied"}]
-    if not events:  # nothing shown, nothing refused: an empty page
-        return
-    at = utcnow()
-    await request.app.state.audit_batcher.append(
-        request.app.state.sessionmaker.kw["bind"],
-        [
-            NewEvent(
-                at=at,
-                actor_id=caller["caller_id"],
-                department_id=caller["caller_department_id"],
-                ip=meta.ip,
-                request_id=meta.request_id,
-                **{"resource_id": None, "outcome": "allowed", **event},
-            )
-            for event in events
-        ],
-    )
+        events = [_event(request, caller, "access.forbidden", "endpoint", outcome="denied")]
+    if events:  # else nothing was shown: an empty page
+        bind = request.app.state.sessionmaker.kw["bind"]
+        await request.app.state.audit_batcher.append(bind, events)
     if forbidden:
         raise Forbidden()
 
@@ -175,12 +188,22 @@ def _json(body: Any, headers: dict[str, str]) -> Response:
 
 async def get_record(request: Request, claims: TokenClaims, record_id: int) -> Response:
     [row] = await _run(request, claims, GET_ONE, utcnow(), record_id)
-    event = {"action": "record.read", "resource_type": "record", "resource_id": record_id}
     if row["id"] is None:
-        await _audit(request, row, [{**event, "outcome": "denied"}])
+        denied = _event(
+            request, row, "record.read", "record", resource_id=record_id, outcome="denied"
+        )
+        await _audit(request, row, [denied])
         raise NotFound("Record not found")
-    grant = {"patient_id": row["patient_id"], "emergency_grant_id": row["grant_id"]}
-    await _audit(request, row, [{**event, **grant}])
+    read = _event(
+        request,
+        row,
+        "record.read",
+        "record",
+        resource_id=record_id,
+        patient_id=row["patient_id"],
+        emergency_grant_id=row["grant_id"],
+    )
+    await _audit(request, row, [read])
     return _json(_record(row), {"Cache-Control": "no-store", "ETag": f'"{row["version"]}"'})
 
 
@@ -198,15 +221,13 @@ async def list_records(
     grants: dict[int, int | None] = {}
     for row in shown:
         grants[row["patient_id"]] = grants.get(row["patient_id"]) or row["grant_id"]
-    await _audit(
-        request,
-        rows[0],
-        [
-            {"action": "record.list", "resource_type": "record", "patient_id": patient,
-             "emergency_grant_id": grant}
-            for patient, grant in grants.items()
-        ],
-    )  # fmt: skip
+    events = [
+        _event(
+            request, rows[0], "record.list", "record", patient_id=patient, emergency_grant_id=grant
+        )
+        for patient, grant in grants.items()
+    ]
+    await _audit(request, rows[0], events)
     headers = {"Cache-Control": "no-store"}
     if len(rows) > page.limit:
         headers["Link"] = next_link(request, shown[-1]["id"])
