@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from app.core.errors import AppError
+from app.core.routing import all_routes
 
 logger = logging.getLogger("app.errors")
 RETRY_AFTER_SECONDS = "5"
@@ -49,11 +50,10 @@ async def http_error(request: Request, error: Exception) -> Response:
 def _allowed_methods(request: Request) -> str:
     """Each method of a path is its own route, so Starlette's Allow names only the first."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches(request.scope)
-            if match != Match.NONE:
-                methods |= route.methods
+    for route in all_routes(request.app):
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route_methods
     return ", ".join(sorted(methods))
 
 

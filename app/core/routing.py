@@ -1,6 +1,6 @@
 """Route conventions shared by every domain router."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import fastapi
@@ -8,6 +8,15 @@ from fastapi.routing import APIRoute
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 BODY_TOO_LARGE = {"description": "The request body is over the size limit (1 MiB)."}
+
+
+def all_routes(app: Any) -> Iterable[Any]:
+    """Every route of the app under its full path, each with `matches(scope)` and `methods`:
+    FastAPI 0.130 and later keep included routers nested (iter_route_contexts walks them),
+    earlier versions copy their routes into `app.routes`."""
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    routes: Iterable[Any] = walk(app.routes) if walk is not None else app.routes
+    return routes
 
 
 def operation_id(route: APIRoute) -> str:
