@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.db import utcnow
 from app.core.security import hash_password
 from app.departments.models import Department
-from app.records.models import PatientRecord, PatientRecordVersion
+from app.records import repository as records
+from app.records.models import PatientRecord
 from app.users.models import DoctorProfile, PatientProfile, Role, User
 
 DEMO_PASSWORD = "demo-password-2024"
@@ -94,10 +95,7 @@ async def seed(
                 "created_at": now,
                 "updated_at": now,
             }
-            record = PatientRecord(version=1, **content)
-            session.add(record)
-            await session.flush()
-            session.add(PatientRecordVersion(record_id=record.id, version=1, **content))
+            await records.add(session, PatientRecord(version=1, **content))
 
     return [
         ("admin", "admin", DEMO_PASSWORD),

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import CONTENT_FIELDS, digest_of, link
 from app.audit.models import AuditChainHead, AuditEvent
-from app.users.models import Role, User
+from app.users.models import User
 
 CHAIN_HEAD_ID = 1
 
@@ -126,12 +126,12 @@ async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
     """Append events to the chain in a constant number of statements, whatever their count."""
     if not events:
         return
-    if len(events) == 1 and session.get_bind().dialect.name == "postgresql":
-        event = events[0]
-        await session.execute(_APPEND_POSTGRES, {**_fields(event), "digest": event.digest()})
-        return
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_APPEND_MANY_POSTGRES, _columns(events))
+        if len(events) == 1:
+            event = events[0]
+            await session.execute(_APPEND_POSTGRES, {**_fields(event), "digest": event.digest()})
+        else:
+            await session.execute(_APPEND_MANY_POSTGRES, _columns(events))
         return
     # Lock the head (SQLite: BEGIN IMMEDIATE already holds the write lock), chain in Python.
     last_hash = await session.scalar(
@@ -150,19 +150,7 @@ async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
 
 
 def _fields(event: NewEvent) -> dict[str, object]:
-    return {
-        "at": event.at,
-        "actor_id": event.actor_id,
-        "action": event.action,
-        "resource_type": event.resource_type,
-        "resource_id": event.resource_id,
-        "outcome": event.outcome,
-        "ip": event.ip,
-        "request_id": event.request_id,
-        "emergency_grant_id": event.emergency_grant_id,
-        "patient_id": event.patient_id,
-        "department_id": event.department_id,
-    }
+    return dict(zip(CONTENT_FIELDS, _content(event), strict=True))
 
 
 # The columns the chain covers, in a fixed order: verification reads plain rows, not ORM
@@ -312,10 +300,3 @@ async def access_log(
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     return [AccessLogRow(*row) for row in await session.execute(query)]
-
-
-async def is_patient(session: AsyncSession, user_id: int) -> bool:
-    found = await session.scalar(
-        select(User.id).where(User.id == user_id, User.role == Role.PATIENT.value)
-    )
-    return found is not None

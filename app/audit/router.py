@@ -14,13 +14,12 @@ from app.auth.dependencies import RequireAdmin, require_role
 from app.core.context import Principal
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, errors
+from app.core.responses import MAX_ID, NO_STORE, errors
 from app.core.routing import APIRouter
 from app.core.schemas import Text
 
 router = APIRouter(tags=["audit"])
 
-NO_STORE = "no-store"
 _ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}T")
 
 

@@ -15,6 +15,7 @@ from app.core.context import Principal, RequestMeta
 from app.core.db import before_commit, utcnow
 from app.core.errors import Forbidden, NotFound
 from app.core.pagination import Page
+from app.users import repository as users_repository
 
 _PENDING = "audit_pending"
 
@@ -23,6 +24,34 @@ class Outcome(StrEnum):
     ALLOWED = "allowed"
     DENIED = "denied"
     FAILED = "failed"
+
+
+def new_event(
+    *,
+    meta: RequestMeta,
+    actor_id: int | None,
+    department_id: int | None,
+    action: str,
+    resource_type: str,
+    resource_id: int | None = None,
+    outcome: Outcome = Outcome.ALLOWED,
+    patient_id: int | None = None,
+    emergency_grant_id: int | None = None,
+) -> NewEvent:
+    """One event, stamped now, of an access from `meta`'s origin."""
+    return NewEvent(
+        at=utcnow(),
+        actor_id=actor_id,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=outcome.value,
+        ip=meta.ip,
+        request_id=meta.request_id,
+        emergency_grant_id=emergency_grant_id,
+        patient_id=patient_id,
+        department_id=department_id,
+    )
 
 
 def record(
@@ -43,20 +72,18 @@ def record(
     Refusals are raised as errors that keep the transaction's writes (`keeps_writes`),
     so their events are committed although the request failed.
     """
-    new_event = NewEvent(
-        at=utcnow(),
+    event = new_event(
+        meta=meta,
         actor_id=actor.id if actor else actor_id,
+        department_id=actor.department_id if actor else None,
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
-        outcome=outcome.value,
-        ip=meta.ip,
-        request_id=meta.request_id,
-        emergency_grant_id=emergency_grant_id,
+        outcome=outcome,
         patient_id=patient_id,
-        department_id=actor.department_id if actor else None,
+        emergency_grant_id=emergency_grant_id,
     )
-    session.info.setdefault(_PENDING, []).append(new_event)
+    session.info.setdefault(_PENDING, []).append(event)
     before_commit(session, _flush)
 
 
@@ -131,7 +158,7 @@ async def access_log(
     if not (viewer.is_admin or viewer.is_patient):
         raise Forbidden()
     visible = viewer.is_admin or viewer.id == patient_id
-    exists = await repository.is_patient(session, patient_id)
+    exists = await users_repository.is_patient(session, patient_id)
     if not (visible and exists):
         record_by(
             session,

@@ -12,7 +12,7 @@ from app.auth import repository
 from app.core.context import Principal
 from app.core.dependencies import MetaDep, SessionDep, SigningKeyDep, request_meta
 from app.core.errors import Forbidden, Unauthorized
-from app.core.security import InvalidToken, TokenClaims, decode_token
+from app.core.security import InvalidToken, TokenClaims, decode_token, issued_before
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login/", auto_error=False)
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
@@ -49,7 +49,7 @@ async def get_principal(
         or not owner.is_active
         or owner.token_revoked
         or not owner.family_active
-        or claims.issued_at < owner.tokens_valid_after.replace(microsecond=0)
+        or issued_before(claims, owner.tokens_valid_after)
     ):
         raise Unauthorized()
     request.state.user_id = owner.id  # for the access log line
@@ -113,6 +113,5 @@ def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
 RequireAdmin = Annotated[Principal, Depends(require_role("admin"))]
 RequireDoctor = Annotated[Principal, Depends(require_role("doctor"))]
-RequirePatient = Annotated[Principal, Depends(require_role("patient"))]
 RequireDoctorOrPatient = Annotated[Principal, Depends(require_role("doctor", "patient"))]
 RequireAdminOrDoctor = Annotated[Principal, Depends(require_role("admin", "doctor"))]

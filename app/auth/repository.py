@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import LoginFailure, RevokedToken, TokenFamily
 from app.core.db import utcnow
 from app.core.security import TokenClaims
-from app.departments.models import Department
 from app.users.models import DoctorProfile, PatientProfile, User, casefold_key
 
 
@@ -112,10 +111,6 @@ async def taken_fields(session: AsyncSession, username: str, email: str) -> list
         if row.email_key == email_key:
             taken.add("email")
     return sorted(taken, reverse=True)  # username first
-
-
-async def department_exists(session: AsyncSession, department_id: int) -> bool:
-    return bool(await session.scalar(select(exists().where(Department.id == department_id))))
 
 
 async def add_user(

@@ -11,7 +11,6 @@ from starlette.exceptions import HTTPException
 from app.auth import service
 from app.auth.dependencies import CurrentUser, OptionalUser
 from app.auth.schemas import (
-    ErrorMessage,
     LoginForm,
     LoginRequest,
     PasswordChangeRequest,
@@ -21,6 +20,7 @@ from app.auth.schemas import (
 )
 from app.auth.tokens import TokenPair
 from app.core.dependencies import MetaDep, SessionDep, SettingsDep, SigningKeyDep
+from app.core.responses import NO_STORE, ErrorMessage
 from app.core.routing import APIRouter
 from app.users.schemas import UserPublic
 
@@ -42,11 +42,11 @@ INVALID_INPUT = {
     "description": "Invalid input; `detail` names the field. Rejected values are never echoed.",
     "content": {"application/json": {"schema": VALIDATION_ERROR_REF}},
 }
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NOT_CACHED = {"Cache-Control": NO_STORE, "Pragma": "no-cache"}
 
 
 def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
-    response.headers.update(NO_STORE)  # RFC 6749 §5.1: token responses are never cached
+    response.headers.update(NOT_CACHED)  # RFC 6749 §5.1: token responses are never cached
     return TokenResponse(
         access_token=pair.access.token,
         token_type="bearer",

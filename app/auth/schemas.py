@@ -15,6 +15,7 @@ from pydantic import (
 
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from app.core.db import utcnow
+from app.core.responses import MAX_ID
 from app.core.schemas import RequestModel, ResponseModel, Text
 from app.users.models import Role, Sex, casefold_key
 
@@ -68,16 +69,9 @@ NewPassword = Annotated[
 ]
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 PresentedPassword = Annotated[
     str,
     StringConstraints(min_length=1, max_length=PRESENTED_PASSWORD_MAX),
-    AfterValidator(_no_nul),
     Field(repr=False, json_schema_extra={"writeOnly": True}),
 ]
 
@@ -89,7 +83,7 @@ class RegisterRequest(RequestModel):
     full_name: Annotated[str, Text(200, 1)]
     role: Role = Role.PATIENT
     # doctors only
-    department_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    department_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     specialization: Annotated[str, Text(200)] | None = None
     license_number: Annotated[str, Text(64)] | None = None
     # patients only
@@ -159,7 +153,3 @@ class TokenResponse(ResponseModel):
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Lifetime of the access token, in seconds")
     refresh_token: str
-
-
-class ErrorMessage(ResponseModel):
-    detail: str

@@ -20,7 +20,14 @@ from app.core.context import Principal, RequestMeta
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from app.core.observability import LOCKOUTS, LOGIN_FAILURES
-from app.core.security import InvalidToken, decode_token, hash_password, verify_password
+from app.core.security import (
+    InvalidToken,
+    decode_token,
+    hash_password,
+    issued_before,
+    verify_password,
+)
+from app.users import repository as users_repository
 from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
 
 BAD_CREDENTIALS = "Incorrect username or password"
@@ -62,7 +69,7 @@ async def register(
     for name in (*DOCTOR_FIELDS, *PATIENT_FIELDS):
         if name not in allowed and getattr(data, name) is not None:
             raise InvalidInput(("body", name), f"not accepted for role {role.value}")
-    if data.department_id is not None and not await repository.department_exists(
+    if data.department_id is not None and not await users_repository.department_exists(
         session, data.department_id
     ):
         raise InvalidInput(("body", "department_id"), "department does not exist")
@@ -133,10 +140,13 @@ def _count_failure(counter: LoginFailure, settings: Settings, now: datetime) -> 
 
 
 def _audit_attempt(
-    session: AsyncSession, meta: RequestMeta, user: User | None, action: str, outcome: Outcome
+    session: AsyncSession,
+    meta: RequestMeta,
+    user_id: int | None,
+    action: str,
+    outcome: Outcome = Outcome.ALLOWED,
 ) -> None:
-    """A refused login attempt, naming the account when it exists."""
-    user_id = user.id if user else None
+    """An attempt on an account (login, refresh), naming the account when it exists."""
     audit.record(
         session,
         meta=meta,
@@ -148,7 +158,7 @@ def _audit_attempt(
     )
 
 
-async def _refuse_if_locked(
+def _refuse_if_locked(
     session: AsyncSession,
     meta: RequestMeta,
     settings: Settings,
@@ -159,7 +169,7 @@ async def _refuse_if_locked(
     """While locked nothing is verified and the lock is not extended."""
     retry_after = _locked_for(counter, settings, now)
     if retry_after is not None:
-        _audit_attempt(session, meta, user, "auth.lockout", Outcome.DENIED)
+        _audit_attempt(session, meta, user.id if user else None, "auth.lockout", Outcome.DENIED)
         LOCKOUTS.inc()
         raise TooManyRequests(retry_after, "Too many failed logins, try again later")
 
@@ -187,14 +197,14 @@ async def login(
     # The counter is locked first, so concurrent attempts on one username decide in turn.
     counter = await repository.lock_login_failures(session, username_key)
     user = await repository.user_by_username(session, creds.username)
-    await _refuse_if_locked(session, meta, settings, counter, user, now)
+    _refuse_if_locked(session, meta, settings, counter, user, now)
     stored_hash = user.password_hash if user else None
     if checked is None or checked[0] != stored_hash:  # was locked, or the password changed
         checked = (stored_hash, await verify_password(creds.password, stored_hash))
     ok, new_hash = checked[1]
     if user is None or not ok or not user.is_active:
         _count_failure(counter, settings, now)
-        _audit_attempt(session, meta, user, "auth.login", Outcome.FAILED)
+        _audit_attempt(session, meta, user.id if user else None, "auth.login", Outcome.FAILED)
         LOGIN_FAILURES.inc()
         raise Unauthorized(BAD_CREDENTIALS)
 
@@ -202,14 +212,7 @@ async def login(
     if new_hash:
         user.password_hash = new_hash
     pair = await issue_login(session, key, settings, user_id=user.id, role=user.role)
-    audit.record(
-        session,
-        meta=meta,
-        actor_id=user.id,
-        action="auth.login",
-        resource_type="user",
-        resource_id=user.id,
-    )
+    _audit_attempt(session, meta, user.id, "auth.login")
     return pair
 
 
@@ -231,15 +234,7 @@ async def refresh(
     owner_id = family.user_id
 
     def refuse(action: str, outcome: Outcome) -> Unauthorized:
-        audit.record(
-            session,
-            meta=meta,
-            actor_id=owner_id,
-            action=action,
-            resource_type="user",
-            resource_id=owner_id,
-            outcome=outcome,
-        )
+        _audit_attempt(session, meta, owner_id, action, outcome)
         return Unauthorized()
 
     if family.revoked_at is not None or family.expires_at <= now:
@@ -250,21 +245,10 @@ async def refresh(
         raise refuse("auth.refresh_reuse", Outcome.DENIED)
     # Read, not locked: a password change locks the user, then the families (lock order).
     user = await repository.get_user(session, family.user_id)
-    if (
-        user is None
-        or not user.is_active
-        or claims.issued_at < user.tokens_valid_after.replace(microsecond=0)
-    ):
+    if user is None or not user.is_active or issued_before(claims, user.tokens_valid_after):
         raise refuse("auth.refresh", Outcome.FAILED)
     pair = rotate(key, settings, family, user.role)  # role from the database row
-    audit.record(
-        session,
-        meta=meta,
-        actor_id=user.id,
-        action="auth.refresh",
-        resource_type="user",
-        resource_id=user.id,
-    )
+    _audit_attempt(session, meta, user.id, "auth.refresh")
     return pair
 
 
@@ -311,7 +295,7 @@ async def change_password(
     user = await repository.lock_user(session, principal.id)
     if user is None:
         raise Unauthorized()
-    await _refuse_if_locked(session, principal.meta, settings, counter, user, now)
+    _refuse_if_locked(session, principal.meta, settings, counter, user, now)
     ok, _ = await verify_password(current_password, user.password_hash)
     if not ok:
         _count_failure(counter, settings, now)

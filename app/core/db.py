@@ -103,12 +103,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
 _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
+def _unavailable_sqlstate(error: BaseException) -> bool:
+    return str(getattr(error, "sqlstate", None) or "").startswith(_UNAVAILABLE_SQLSTATES)
+
+
 def _is_unavailable(error: BaseException | None) -> bool:
     """The driver's own errors that mean the server cannot serve this connection now."""
     if error is None:
         return False
-    sqlstate = str(getattr(error, "sqlstate", None) or "")
-    if sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+    if _unavailable_sqlstate(error):
         return True
     # asyncpg's InterfaceError (connection closed) and InternalClientError (protocol state
     # broken by an interrupted connect); OSError covers resets and the command timeout.
@@ -121,10 +124,9 @@ def _unavailable_is_disconnect(context: ExceptionContext) -> None:
     """Count such errors as disconnects, also when they happen while connecting: the pool
     drops the connection, and the error handler answers 503 instead of 500."""
     error = context.original_exception
-    sqlstate = str(getattr(error, "sqlstate", None) or "")
     # asyncpg's protocol state broken by an interrupted connect: the connection is unusable
     broken = type(error.__cause__).__name__ == "InternalClientError"
-    if sqlstate.startswith(_UNAVAILABLE_SQLSTATES) or broken:
+    if _unavailable_sqlstate(error) or broken:
         context.is_disconnect = True
 
 

@@ -15,11 +15,6 @@ class AppError(Exception):
         super().__init__(str(self.detail))
 
 
-class BadRequest(AppError):
-    status_code = 400
-    default_detail = "Bad request"
-
-
 class Unauthorized(AppError):
     status_code = 401
     default_detail = "Could not validate credentials"
@@ -51,11 +46,6 @@ class PreconditionFailed(AppError):
     default_detail = "The resource has changed since the version given in If-Match"
 
 
-class PayloadTooLarge(AppError):
-    status_code = 413
-    default_detail = "Request body too large"
-
-
 class InvalidInput(AppError):
     """422 for a rule a schema cannot express, in FastAPI's validation error shape."""
 
@@ -72,11 +62,3 @@ class TooManyRequests(AppError):
 
     def __init__(self, retry_after: int, detail: Any = None) -> None:
         super().__init__(detail, {"Retry-After": str(max(1, retry_after))})
-
-
-class ServiceUnavailable(AppError):
-    status_code = 503
-    default_detail = "Service temporarily unavailable"
-
-    def __init__(self, retry_after: int = 5, detail: Any = None) -> None:
-        super().__init__(detail, {"Retry-After": str(retry_after)})

@@ -87,6 +87,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(IntegrityError, integrity_error)
-    for unavailable in (OperationalError, InterfaceError, PoolTimeout, ConnectionError, OSError):
+    # OSError includes ConnectionError, which the hot reads raise for a lost connection.
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout, OSError):
         app.add_exception_handler(unavailable, database_unavailable)
     app.add_exception_handler(DBAPIError, dbapi_error)

@@ -3,13 +3,15 @@
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request, Response
+from sqlalchemy import Select
 
 from app.core.errors import InvalidInput
 
 T = TypeVar("T")
+AnySelect = TypeVar("AnySelect", bound=Select[Any])
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 _PREFIX = "after:"
@@ -19,6 +21,13 @@ _PREFIX = "after:"
 class Page:
     limit: int
     after_id: int | None
+
+
+def keyset(query: AnySelect, column: Any, page: Page) -> AnySelect:
+    """One page in `column` order, plus one look-ahead row that tells whether more exist."""
+    if page.after_id is not None:
+        query = query.where(column > page.after_id)
+    return query.order_by(column).limit(page.limit + 1)
 
 
 def encode_cursor(after_id: int) -> str:

@@ -14,6 +14,12 @@ def reject_nul(value: str) -> str:
     return value
 
 
+def no_default(schema: dict[str, Any]) -> None:
+    """For a field that may be left out but never sent as null: the schema shows no
+    `default: null` that would be refused (`Field(default=None, json_schema_extra=...)`)."""
+    schema.pop("default", None)
+
+
 # For string query parameters: `Annotated[str, Query(max_length=100), NoNul]`.
 NoNul = AfterValidator(reject_nul)
 

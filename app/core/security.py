@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -141,6 +141,13 @@ _DECODE_OPTIONS = {
 }
 
 
+def issued_before(claims: TokenClaims, valid_after: datetime) -> bool:
+    """Whether the token predates `valid_after` (a password change, a deactivation). Tokens
+    carry whole seconds: one issued in the same second counts as after it, so that a login
+    right after the change works."""
+    return claims.issued_at < valid_after.replace(microsecond=0)
+
+
 def decode_token(key: str, token: str, expected_type: TokenType) -> TokenClaims:
     """Verify signature (HS256 only), expiry and required claims, and the token's type."""
     try:
@@ -160,8 +167,8 @@ def decode_token(key: str, token: str, expected_type: TokenType) -> TokenClaims:
             role=str(payload.get("role", "")),
             jti=jti,
             family=family,
-            issued_at=datetime.fromtimestamp(int(payload["iat"]), tz=utcnow().tzinfo),
-            expires_at=datetime.fromtimestamp(int(payload["exp"]), tz=utcnow().tzinfo),
+            issued_at=datetime.fromtimestamp(int(payload["iat"]), tz=UTC),
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), tz=UTC),
             type=expected_type,
         )
     except (JWTError, KeyError, TypeError, ValueError, OverflowError) as error:

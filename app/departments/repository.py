@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.pagination import Page
+from app.core.pagination import Page, keyset
 from app.departments.models import Department
 from app.records.models import PatientRecord
 from app.users import repository as users
@@ -14,10 +14,7 @@ from app.users.repository import AnyRow
 
 
 async def list_departments(session: AsyncSession, page: Page) -> Sequence[Department]:
-    query = select(Department)
-    if page.after_id is not None:
-        query = query.where(Department.id > page.after_id)
-    return (await session.scalars(query.order_by(Department.id).limit(page.limit + 1))).all()
+    return (await session.scalars(keyset(select(Department), Department.id, page))).all()
 
 
 async def get(session: AsyncSession, department_id: int) -> Department | None:
@@ -68,6 +65,4 @@ async def list_patients(session: AsyncSession, department_id: int, page: Page) -
         PatientRecord.department_id == department_id, PatientRecord.patient_id == User.id
     )
     query = users.patients_query().where(has_record)
-    if page.after_id is not None:
-        query = query.where(User.id > page.after_id)
-    return (await session.execute(query.order_by(User.id).limit(page.limit + 1))).all()
+    return (await session.execute(keyset(query, User.id, page))).all()

@@ -1,17 +1,12 @@
 """Request and response shapes of departments."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
-from app.core.schemas import RequestModel, ResponseModel, Text
+from app.core.schemas import RequestModel, ResponseModel, Text, no_default
 
 Name = Annotated[str, Text(100, 1)]
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    """Optional, but never null: the schema shows no `default: null` that would be refused."""
-    schema.pop("default", None)
 
 
 class DepartmentPublic(ResponseModel):
@@ -46,7 +41,7 @@ class DepartmentCreate(RequestModel):
 class DepartmentUpdate(RequestModel):
     """Only the fields sent change; the name may change but never be removed."""
 
-    name: Name = Field(default=None, json_schema_extra=_no_default)  # type: ignore[assignment]
+    name: Name = Field(default=None, json_schema_extra=no_default)  # type: ignore[assignment]
     description: Annotated[str, Text(2000)] | None = None
     location: Annotated[str, Text(200)] | None = None
     specialization: Annotated[str, Text(200)] | None = None

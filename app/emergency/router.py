@@ -7,14 +7,12 @@ from fastapi import Path, Request, Response
 from app.auth.dependencies import RequireAdmin, RequireDoctor
 from app.core.dependencies import SessionDep, SettingsDep
 from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, errors
+from app.core.responses import MAX_ID, NO_STORE, errors
 from app.core.routing import APIRouter
 from app.emergency import service
 from app.emergency.schemas import EmergencyAccessCreate, EmergencyGrantPublic, EmergencyGrantReview
 
 router = APIRouter(tags=["emergency"])
-
-NO_STORE = "no-store"
 
 
 @router.post(

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import repository as audit_repository
 from app.audit import service as audit
 from app.core.context import Principal
 from app.core.db import utcnow
@@ -19,6 +18,7 @@ from app.core.errors import Forbidden, NotFound
 from app.core.pagination import Page
 from app.emergency import repository
 from app.emergency.models import EmergencyGrant
+from app.users import repository as users_repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ async def open_grant(
 ) -> EmergencyGrant:
     if not doctor.is_doctor:
         raise Forbidden()
-    if not await audit_repository.is_patient(session, patient_id):
+    if not await users_repository.is_patient(session, patient_id):
         audit.record_by(
             session,
             doctor,

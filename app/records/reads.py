@@ -21,12 +21,15 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
+from app.audit import service as audit
 from app.audit.repository import NewEvent
 from app.core.db import driver_connection, utcnow
 from app.core.dependencies import request_meta
 from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.core.pagination import Page, next_link
+from app.core.responses import NO_STORE
 from app.core.security import TokenClaims
+from app.records.service import grants_by_patient
 
 FIELDS = (
     "id",
@@ -137,30 +140,16 @@ async def _run(request: Request, claims: TokenClaims, statement: str, *args: Any
 
 
 def _event(
-    request: Request,
-    caller: Any,
-    action: str,
-    resource_type: str,
-    *,
-    resource_id: int | None = None,
-    outcome: str = "allowed",
-    patient_id: int | None = None,
-    emergency_grant_id: int | None = None,
+    request: Request, caller: Any, action: str, resource_type: str, **fields: Any
 ) -> NewEvent:
-    """One audit event of the caller's access, as `audit.record_by` makes it."""
-    meta = request_meta(request)
-    return NewEvent(
-        at=utcnow(),
+    """One event of the caller's access, as `audit.record_by` makes it."""
+    return audit.new_event(
+        meta=request_meta(request),
         actor_id=caller["caller_id"],
+        department_id=caller["caller_department_id"],
         action=action,
         resource_type=resource_type,
-        resource_id=resource_id,
-        outcome=outcome,
-        ip=meta.ip,
-        request_id=meta.request_id,
-        emergency_grant_id=emergency_grant_id,
-        patient_id=patient_id,
-        department_id=caller["caller_department_id"],
+        **fields,
     )
 
 
@@ -169,7 +158,8 @@ async def _audit(request: Request, caller: Any, events: list[NewEvent]) -> None:
     a role that may not read records is refused (403) and that refusal recorded instead."""
     forbidden = caller["role"] not in READERS
     if forbidden:
-        events = [_event(request, caller, "access.forbidden", "endpoint", outcome="denied")]
+        denied = audit.Outcome.DENIED
+        events = [_event(request, caller, "access.forbidden", "endpoint", outcome=denied)]
     if events:  # else nothing was shown: an empty page
         bind = request.app.state.sessionmaker.kw["bind"]
         await request.app.state.audit_batcher.append(bind, events)
@@ -190,7 +180,12 @@ async def get_record(request: Request, claims: TokenClaims, record_id: int) -> R
     [row] = await _run(request, claims, GET_ONE, utcnow(), record_id)
     if row["id"] is None:
         denied = _event(
-            request, row, "record.read", "record", resource_id=record_id, outcome="denied"
+            request,
+            row,
+            "record.read",
+            "record",
+            resource_id=record_id,
+            outcome=audit.Outcome.DENIED,
         )
         await _audit(request, row, [denied])
         raise NotFound("Record not found")
@@ -204,7 +199,7 @@ async def get_record(request: Request, claims: TokenClaims, record_id: int) -> R
         emergency_grant_id=row["grant_id"],
     )
     await _audit(request, row, [read])
-    return _json(_record(row), {"Cache-Control": "no-store", "ETag": f'"{row["version"]}"'})
+    return _json(_record(row), {"Cache-Control": NO_STORE, "ETag": f'"{row["version"]}"'})
 
 
 async def list_records(
@@ -216,11 +211,7 @@ async def list_records(
     else:
         rows = await _run(request, claims, LIST_OF_PATIENT, utcnow(), after, page.limit, patient_id)
     shown = [row for row in rows if row["id"] is not None][: page.limit]
-    # One event per patient whose data is shown, in order of first appearance, naming the
-    # first grant that showed one of his records.
-    grants: dict[int, int | None] = {}
-    for row in shown:
-        grants[row["patient_id"]] = grants.get(row["patient_id"]) or row["grant_id"]
+    grants = grants_by_patient((row["patient_id"], row["grant_id"]) for row in shown)
     events = [
         _event(
             request, rows[0], "record.list", "record", patient_id=patient, emergency_grant_id=grant
@@ -228,7 +219,7 @@ async def list_records(
         for patient, grant in grants.items()
     ]
     await _audit(request, rows[0], events)
-    headers = {"Cache-Control": "no-store"}
+    headers = {"Cache-Control": NO_STORE}
     if len(rows) > page.limit:
         headers["Link"] = next_link(request, shown[-1]["id"])
     return _json([_record(row) for row in shown], headers)

@@ -14,10 +14,9 @@ from sqlalchemy import ColumnElement, and_, case, exists, false, null, or_, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Principal
-from app.core.pagination import Page
+from app.core.pagination import Page, keyset
 from app.emergency.models import EmergencyGrant
 from app.records.models import PatientRecord, PatientRecordVersion
-from app.users.models import Role, User
 
 # (record, id of the emergency grant that made it visible, or None)
 VisibleRecord = tuple[PatientRecord, int | None]
@@ -84,10 +83,7 @@ async def list_visible(
     query = select(PatientRecord, grant_id).where(scope)
     if patient_id is not None:
         query = query.where(PatientRecord.patient_id == patient_id)
-    if page.after_id is not None:
-        query = query.where(PatientRecord.id > page.after_id)
-    result = await session.execute(query.order_by(PatientRecord.id).limit(page.limit + 1))
-    return _rows(result)
+    return _rows(await session.execute(keyset(query, PatientRecord.id, page)))
 
 
 async def get_writable(
@@ -96,11 +92,6 @@ async def get_writable(
     return await session.scalar(
         select(PatientRecord).where(PatientRecord.id == record_id, _in_department(department_id))
     )
-
-
-async def is_patient(session: AsyncSession, user_id: int) -> bool:
-    query = select(exists().where(User.id == user_id, User.role == Role.PATIENT.value))
-    return bool(await session.scalar(query))
 
 
 def _snapshot(record: PatientRecord) -> PatientRecordVersion:
@@ -166,7 +157,4 @@ async def list_versions(
     session: AsyncSession, record_id: int, page: Page
 ) -> Sequence[PatientRecordVersion]:
     query = select(PatientRecordVersion).where(PatientRecordVersion.record_id == record_id)
-    if page.after_id is not None:
-        query = query.where(PatientRecordVersion.version > page.after_id)
-    query = query.order_by(PatientRecordVersion.version).limit(page.limit + 1)
-    return (await session.scalars(query)).all()
+    return (await session.scalars(keyset(query, PatientRecordVersion.version, page))).all()

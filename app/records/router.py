@@ -7,7 +7,7 @@ from fastapi import Header, Path, Query, Request, Response, status
 from app.auth.dependencies import ClaimsDep, RequireDoctor, RequireDoctorOrPatient, authorize
 from app.core.dependencies import SessionDep, request_session
 from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, errors
+from app.core.responses import MAX_ID, NO_STORE, errors
 from app.core.routing import APIRouter
 from app.records import reads, service
 from app.records.models import PatientRecord
@@ -20,7 +20,7 @@ ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": 'The versio
 
 
 def _headers(response: Response, record: PatientRecord | None = None) -> None:
-    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cache-Control"] = NO_STORE
     if record is not None:
         response.headers["ETag"] = f'"{record.version}"'
 

@@ -1,20 +1,15 @@
 """Request and response shapes of patient records."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
 from app.core.responses import MAX_ID
-from app.core.schemas import RequestModel, ResponseModel, Text
+from app.core.schemas import RequestModel, ResponseModel, Text, no_default
 
 Diagnosis = Annotated[str, Text(2000, 1)]
 ClinicalText = Annotated[str, Text(20000)]
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    """Optional, but never null: the schema shows no `default: null` that would be refused."""
-    schema.pop("default", None)
 
 
 class RecordPublic(ResponseModel):
@@ -64,7 +59,7 @@ class RecordCreate(RequestModel):
 class RecordUpdate(RequestModel):
     """Only the fields sent change; the diagnosis may change but never be removed."""
 
-    diagnosis: Diagnosis = Field(default=None, json_schema_extra=_no_default)  # type: ignore[assignment]
+    diagnosis: Diagnosis = Field(default=None, json_schema_extra=no_default)  # type: ignore[assignment]
     observations: ClinicalText | None = None
     treatments: ClinicalText | None = None
     notes: ClinicalText | None = None

@@ -1,7 +1,7 @@
 """Rules for patient records: department-scoped writes, scoped reads, versions, audit."""
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from app.core.pagination import Page
 from app.records import repository
 from app.records.models import PatientRecord, PatientRecordVersion
 from app.records.schemas import RecordCreate, RecordUpdate
+from app.users import repository as users_repository
 
 _ENTITY_TAG = re.compile(r'\s*(?:W/)?(?:"(\d{1,18})"|(\d{1,18}))\s*')
 
@@ -79,15 +80,21 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: int
     return await _read(session, principal, record_id, "record.read")
 
 
+def grants_by_patient(shown: Iterable[tuple[int, int | None]]) -> dict[int, int | None]:
+    """The patients whose data a page shows, in order of first appearance (one list event
+    each), with the first emergency grant that showed one of their records."""
+    grants: dict[int, int | None] = {}
+    for patient_id, grant_id in shown:
+        grants[patient_id] = grants.get(patient_id) or grant_id
+    return grants
+
+
 async def list_records(
     session: AsyncSession, principal: Principal, page: Page, patient_id: int | None
 ) -> list[PatientRecord]:
     rows = await repository.list_visible(session, principal, utcnow(), page, patient_id)
-    # One event per patient whose data is on the page (with the grant used, if any).
-    grants: dict[int, int | None] = {}
-    for record, grant_id in rows[: page.limit]:
-        grants[record.patient_id] = grants.get(record.patient_id) or grant_id
-    for listed_patient, grant_id in grants.items():
+    shown = [(record.patient_id, grant_id) for record, grant_id in rows[: page.limit]]
+    for listed_patient, grant_id in grants_by_patient(shown).items():
         audit.record_by(
             session,
             principal,
@@ -104,7 +111,7 @@ async def create_record(
 ) -> PatientRecord:
     if principal.department_id is None:
         raise Conflict("You belong to no department, so you cannot write records")
-    if not await repository.is_patient(session, data.patient_id):
+    if not await users_repository.is_patient(session, data.patient_id):
         raise InvalidInput(("body", "patient_id"), "Unknown patient")
     now = utcnow()
     record = await repository.add(

@@ -6,9 +6,9 @@ from typing import Any, TypeAlias
 from sqlalchemy import Row, Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.pagination import Page
+from app.core.pagination import Page, keyset
 from app.departments.models import Department
-from app.users.models import DoctorProfile, PatientProfile, User, casefold_key
+from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
 
 # Rows and queries of several columns (SQLAlchemy 2.1 types them by a tuple of columns).
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -34,13 +34,6 @@ PATIENT_COLUMNS = (
 )
 
 
-def _keyset(query: AnySelect, page: Page) -> AnySelect:
-    """One page in id order, plus one look-ahead row that tells whether more exist."""
-    if page.after_id is not None:
-        query = query.where(User.id > page.after_id)
-    return query.order_by(User.id).limit(page.limit + 1)
-
-
 def doctors_query() -> AnySelect:
     return select(*DOCTOR_COLUMNS).join(DoctorProfile, DoctorProfile.user_id == User.id)
 
@@ -51,7 +44,7 @@ async def list_doctors(
     query = doctors_query()
     if department_id is not None:
         query = query.where(DoctorProfile.department_id == department_id)
-    return (await session.execute(_keyset(query, page))).all()
+    return (await session.execute(keyset(query, User.id, page))).all()
 
 
 async def get_doctor(session: AsyncSession, doctor_id: int) -> AnyRow | None:
@@ -60,6 +53,11 @@ async def get_doctor(session: AsyncSession, doctor_id: int) -> AnyRow | None:
 
 async def get_doctor_profile(session: AsyncSession, doctor_id: int) -> DoctorProfile | None:
     return await session.get(DoctorProfile, doctor_id)
+
+
+async def is_patient(session: AsyncSession, user_id: int) -> bool:
+    query = select(exists().where(User.id == user_id, User.role == Role.PATIENT.value))
+    return bool(await session.scalar(query))
 
 
 async def department_exists(session: AsyncSession, department_id: int) -> bool:
@@ -87,7 +85,7 @@ async def list_patients(session: AsyncSession, page: Page, q: str | None) -> Seq
     query = patients_query()
     if q:
         query = query.where(_contains(q))
-    return (await session.execute(_keyset(query, page))).all()
+    return (await session.execute(keyset(query, User.id, page))).all()
 
 
 async def get_patient(session: AsyncSession, patient_id: int) -> AnyRow | None:

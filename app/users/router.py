@@ -7,7 +7,7 @@ from fastapi import Path, Query, Request, Response
 from app.auth.dependencies import CurrentUser, RequireAdmin, RequireAdminOrDoctor
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, errors
+from app.core.responses import MAX_ID, NO_STORE, errors
 from app.core.routing import APIRouter
 from app.core.schemas import Text
 from app.users import service
@@ -24,7 +24,6 @@ router = APIRouter(tags=["users"])
 DoctorId = Annotated[int, Path(ge=1, le=MAX_ID, description="The doctor's user id")]
 PatientId = Annotated[int, Path(ge=1, le=MAX_ID, description="The patient's user id")]
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
-NO_STORE = "no-store"
 
 
 @router.get(

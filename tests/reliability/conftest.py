@@ -2,9 +2,13 @@
 (`make reliability`, or `pytest tests/reliability`), not in the quick suite that a bare
 `pytest` runs; the soak runs only when its file is named (`make soak`)."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.reliability.hospital import Hospital, seed_hospital
+from tests.reliability.servers import PostgresCluster, postgres_cluster
 
 PROCESS_SUITES = {
     "test_processes.py",
@@ -32,3 +36,16 @@ def log_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "logs"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster of the module's own, which its tests may stop."""
+    with postgres_cluster() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def hospital(cluster: PostgresCluster) -> Hospital:
+    """The module's hospital on its private cluster (a module may define its own instead)."""
+    return await seed_hospital(cluster)

@@ -6,7 +6,7 @@ write that was answered 2xx is in the database."""
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,25 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.records.models import PatientRecord
-from tests.reliability.hospital import Hospital, Traffic, seed_hospital
-from tests.reliability.servers import PostgresCluster, postgres_cluster, start_servers
+from tests.reliability.hospital import Hospital, Traffic
+from tests.reliability.servers import PostgresCluster, start_servers
 
 pytestmark = pytest.mark.postgres_only  # a private PostgreSQL cluster
 
 POOL_TIMEOUT = 2
 # A request may wait the pool timeout, then the connect timeout (both POOL_TIMEOUT).
 LONGEST_ANSWER = 2 * POOL_TIMEOUT + 2
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    with postgres_cluster() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def hospital(cluster: PostgresCluster) -> Hospital:
-    return await seed_hospital(cluster)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ The request is made slow by holding the audit chain head's row lock from the tes
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -16,27 +17,34 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.records.models import PatientRecord
-from tests.reliability.hospital import Hospital, audit_lock, lock_waiters, seed_hospital, wait_for
-from tests.reliability.servers import PostgresCluster, postgres_cluster, start_server
+from tests.reliability.hospital import Hospital, audit_lock, lock_waiters, wait_for
+from tests.reliability.servers import start_server
 
 pytestmark = pytest.mark.postgres_only  # a private PostgreSQL cluster
 
 CLEAN_EXITS = (0, -15)  # uvicorn re-raises SIGTERM after a complete shutdown
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    with postgres_cluster() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def hospital(cluster: PostgresCluster) -> Hospital:
-    return await seed_hospital(cluster)
-
-
 async def waiting(hospital: Hospital) -> bool:
     return await lock_waiters(hospital.database_url) >= 1
+
+
+@asynccontextmanager
+async def write_held_at_commit(
+    http: httpx.AsyncClient, hospital: Hospital, diagnosis: str
+) -> AsyncIterator["asyncio.Task[httpx.Response]"]:
+    """A record write in flight, waiting at its commit for the chain head the test holds;
+    released when the block ends."""
+    async with audit_lock(hospital.database_url):
+        in_flight = asyncio.create_task(
+            http.post(
+                "/api/patient_records/",
+                json={"patient_id": hospital.patient_id, "diagnosis": diagnosis},
+                headers=hospital.doctor,
+            )
+        )
+        await wait_for(lambda: waiting(hospital))
+        yield in_flight
 
 
 async def count_records(hospital: Hospital) -> int:
@@ -55,15 +63,7 @@ async def test_sigterm_lets_the_request_in_flight_complete(
     server = await start_server(hospital.database_url, tmp_path, graceful_timeout=grace)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-            async with audit_lock(hospital.database_url):
-                in_flight = asyncio.create_task(
-                    http.post(
-                        "/api/patient_records/",
-                        json={"patient_id": hospital.patient_id, "diagnosis": "In flight"},
-                        headers=hospital.doctor,
-                    )
-                )
-                await wait_for(lambda: waiting(hospital))
+            async with write_held_at_commit(http, hospital, "In flight") as in_flight:
                 server.terminate()
                 signalled_at = time.monotonic()
                 await asyncio.sleep(1)
@@ -90,15 +90,7 @@ async def test_a_request_past_the_grace_period_does_not_hold_the_process(
     before = await count_records(hospital)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-            async with audit_lock(hospital.database_url):
-                in_flight = asyncio.create_task(
-                    http.post(
-                        "/api/patient_records/",
-                        json={"patient_id": hospital.patient_id, "diagnosis": "Cut short"},
-                        headers=hospital.doctor,
-                    )
-                )
-                await wait_for(lambda: waiting(hospital))
+            async with write_held_at_commit(http, hospital, "Cut short") as in_flight:
                 server.terminate()
                 signalled_at = time.monotonic()
                 code = await asyncio.to_thread(server.wait, grace + 10)

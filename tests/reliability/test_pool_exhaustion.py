@@ -11,7 +11,6 @@ which holds one.)"""
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,27 +21,15 @@ from tests.reliability.hospital import (
     app_connections,
     audit_lock,
     lock_waiters,
-    seed_hospital,
     wait_for,
 )
-from tests.reliability.servers import PostgresCluster, postgres_cluster, start_servers
+from tests.reliability.servers import start_servers
 
 pytestmark = pytest.mark.postgres_only  # a private PostgreSQL cluster
 
 POOL_SIZE = 2
 POOL_TIMEOUT = 1
 CALLERS = 6
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    with postgres_cluster() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def hospital(cluster: PostgresCluster) -> Hospital:
-    return await seed_hospital(cluster)
 
 
 async def test_exhausted_pool_answers_503_then_recovers_without_leaks(
