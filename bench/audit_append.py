@@ -1,0 +1,85 @@
+"""What one audit append costs, by the number of events it writes (PostgreSQL).
+
+    python -m bench.audit_append [--sizes 1 10 50 200 800] [--runs 300]
+                                 [--server postgresql://postgres@127.0.0.1:5432/postgres]
+
+The append is the application's own (`audit.repository.append_on_driver`, the statement
+the hot reads' group commit runs), on one connection to a throwaway migrated database,
+one append after another, each committing on its own. Reported per append: wall time,
+this client's CPU time, and the server backend's CPU time (read from /proc, so the server
+must run on this host). The database is dropped at the end.
+"""
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+
+from app.audit.repository import NewEvent, append_on_driver
+from bench.audit_verify import DEFAULT_SERVER, create_database, drop_database, migrate
+
+
+def events(count: int) -> list[NewEvent]:
+    """`count` events as a list page writes them: one per patient shown."""
+    at = datetime.now(UTC)
+    return [
+        NewEvent(
+            at=at, actor_id=4, action="record.list", resource_type="record", resource_id=None,
+            outcome="allowed", ip="127.0.0.1", request_id="bench", patient_id=1000 + n,
+            department_id=3,
+        )
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    """utime + stime of a server process (clock ticks of 1/100 s on Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100
+
+
+async def measure(url: str, sizes: list[int], runs: int) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        backend = await connection.fetchval("SELECT pg_backend_pid()")
+        print("events  wall ms  client ms  server ms  server µs/event")
+        for size in sizes:
+            batch = events(size)
+            count = max(10, runs // max(1, size // 10))  # fewer runs of the big appends
+            for _ in range(5):  # warm: the statement prepared, the pages cached
+                await append_on_driver(connection, batch)
+            wall, cpu, server = (
+                time.perf_counter(),
+                time.process_time(),
+                backend_cpu_seconds(backend),
+            )
+            for _ in range(count):
+                await append_on_driver(connection, batch)
+            wall = (time.perf_counter() - wall) / count * 1000
+            cpu = (time.process_time() - cpu) / count * 1000
+            server = (backend_cpu_seconds(backend) - server) / count * 1000
+            per_event = server * 1000 / size
+            print(f"{size:>6} {wall:>8.2f} {cpu:>10.2f} {server:>10.2f} {per_event:>16.1f}")
+    finally:
+        await connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50, 200, 800])
+    parser.add_argument("--runs", type=int, default=300, help="appends of 1 to 10 events")
+    parser.add_argument("--server", default=DEFAULT_SERVER)
+    args = parser.parse_args()
+    name, url = asyncio.run(create_database(args.server))
+    try:
+        migrate(url)
+        asyncio.run(measure(url, args.sizes, args.runs))
+    finally:
+        asyncio.run(drop_database(args.server, name))
+
+
+if __name__ == "__main__":
+    main()
