@@ -23,6 +23,7 @@ from fastapi import Request, Response
 
 from app.audit import service as audit
 from app.audit.repository import NewEvent
+from app.core.context import RequestMeta
 from app.core.db import driver_connection, utcnow
 from app.core.dependencies import request_meta
 from app.core.errors import Forbidden, NotFound, Unauthorized
@@ -140,11 +141,11 @@ async def _run(request: Request, claims: TokenClaims, statement: str, *args: Any
 
 
 def _event(
-    request: Request, caller: Any, action: str, resource_type: str, **fields: Any
+    meta: RequestMeta, caller: Any, action: str, resource_type: str, **fields: Any
 ) -> NewEvent:
     """One event of the caller's access, as `audit.record_by` makes it."""
     return audit.new_event(
-        meta=request_meta(request),
+        meta=meta,
         actor_id=caller["caller_id"],
         department_id=caller["caller_department_id"],
         action=action,
@@ -159,7 +160,8 @@ async def _audit(request: Request, caller: Any, events: list[NewEvent]) -> None:
     forbidden = caller["role"] not in READERS
     if forbidden:
         denied = audit.Outcome.DENIED
-        events = [_event(request, caller, "access.forbidden", "endpoint", outcome=denied)]
+        meta = request_meta(request)
+        events = [_event(meta, caller, "access.forbidden", "endpoint", outcome=denied)]
     if events:  # else nothing was shown: an empty page
         bind = request.app.state.sessionmaker.kw["bind"]
         await request.app.state.audit_batcher.append(bind, events)
@@ -178,27 +180,20 @@ def _json(body: Any, headers: dict[str, str]) -> Response:
 
 async def get_record(request: Request, claims: TokenClaims, record_id: int) -> Response:
     [row] = await _run(request, claims, GET_ONE, utcnow(), record_id)
-    if row["id"] is None:
-        denied = _event(
-            request,
-            row,
-            "record.read",
-            "record",
-            resource_id=record_id,
-            outcome=audit.Outcome.DENIED,
-        )
-        await _audit(request, row, [denied])
-        raise NotFound("Record not found")
+    visible = row["id"] is not None  # else its columns are all null: the record is unseen
     read = _event(
-        request,
+        request_meta(request),
         row,
         "record.read",
         "record",
         resource_id=record_id,
+        outcome=audit.Outcome.ALLOWED if visible else audit.Outcome.DENIED,
         patient_id=row["patient_id"],
         emergency_grant_id=row["grant_id"],
     )
     await _audit(request, row, [read])
+    if not visible:
+        raise NotFound("Record not found")
     return _json(_record(row), {"Cache-Control": NO_STORE, "ETag": f'"{row["version"]}"'})
 
 
@@ -212,10 +207,9 @@ async def list_records(
         rows = await _run(request, claims, LIST_OF_PATIENT, utcnow(), after, page.limit, patient_id)
     shown = [row for row in rows if row["id"] is not None][: page.limit]
     grants = grants_by_patient((row["patient_id"], row["grant_id"]) for row in shown)
+    meta = request_meta(request)
     events = [
-        _event(
-            request, rows[0], "record.list", "record", patient_id=patient, emergency_grant_id=grant
-        )
+        _event(meta, rows[0], "record.list", "record", patient_id=patient, emergency_grant_id=grant)
         for patient, grant in grants.items()
     ]
     await _audit(request, rows[0], events)
