@@ -122,10 +122,10 @@ LIST_OWN = _list_statement(_PAGE_OF_CALLER)
 LIST_OF_PATIENT = _list_statement(_PAGE_OF_PATIENT)
 
 
-def available(request: Request) -> bool:
+def available(app: Any) -> bool:
     """PostgreSQL, reached directly (not through PgBouncer)."""
-    settings = request.app.state.settings
-    return bool(request.app.state.engine.dialect.name == "postgresql" and not settings.db_pgbouncer)
+    state = app.state
+    return bool(state.engine.dialect.name == "postgresql" and not state.settings.db_pgbouncer)
 
 
 async def _run(request: Request, claims: TokenClaims, statement: str, *args: Any) -> list[Any]:

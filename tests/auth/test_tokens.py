@@ -320,6 +320,23 @@ async def test_expired_token_is_401(
     assert_unauthorized(await client.get("/auth/me", headers=bearer(sign(claims))))
 
 
+async def test_a_token_verified_before_is_refused_once_it_expires(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Verified tokens are cached by their text; the expiry is still checked on each use."""
+    _, tokens = await patient_tokens(db, settings)
+    expires = claims_of(tokens.access)["exp"]
+    assert (await client.get("/auth/me", headers=tokens.headers)).status_code == 200
+
+    monkeypatch.setattr(time, "time", lambda: expires + 0.999)  # still its last second
+    assert (await client.get("/auth/me", headers=tokens.headers)).status_code == 200
+    monkeypatch.setattr(time, "time", lambda: expires + 1.0)
+    assert_unauthorized(await client.get("/auth/me", headers=tokens.headers))
+
+
 @pytest.mark.parametrize("claim", ["exp", "iat", "sub", "jti", "type", "fam"])
 async def test_missing_claim_is_401(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, claim: str
