@@ -392,8 +392,10 @@ class Bench:
             print("py-spy not installed: no profile")
             return {}
         found: dict[str, Any] = {}
+        # The two hot reads, or every endpoint chosen with --only.
         names = ("GET /api/patient_records/{id}", "GET /api/patient_records/?limit=50")
-        for target in [t for t in api_targets if t.name in names]:
+        chosen = api_targets if self.args.only else [t for t in api_targets if t.name in names]
+        for target in [t for t in chosen if t.method == "GET"]:
             out = self.work / f"profile-{len(found)}.txt"
             load = wrk.Load(2, 32, 12)
             spy = profile.record(api.workers()[0], 10, out)

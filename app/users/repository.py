@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
-from sqlalchemy import Row, Select, exists, func, or_, select
+from sqlalchemy import Row, Select, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import Page, keyset
@@ -67,13 +67,14 @@ async def department_exists(session: AsyncSession, department_id: int) -> bool:
 def _contains(q: str) -> Any:
     """Case-insensitive `contains` on username or full name; `%` and `_` match themselves.
 
-    Usernames are compared through their casefolded key column, full names through SQL
-    `lower()` (Unicode-aware on both databases: SQLite's is replaced at connect). The text
-    is always a bound parameter; autoescape escapes the LIKE wildcards.
+    Both are compared through their stored casefolded key columns (the same casefolding on
+    both databases, and on PostgreSQL trigram indexes). The text is always a bound
+    parameter; autoescape escapes the LIKE wildcards.
     """
+    key = casefold_key(q)
     return or_(
-        User.username_key.contains(casefold_key(q), autoescape=True),
-        func.lower(User.full_name).contains(q.lower(), autoescape=True),
+        User.username_key.contains(key, autoescape=True),
+        User.full_name_key.contains(key, autoescape=True),
     )
 
 

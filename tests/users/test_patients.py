@@ -65,6 +65,15 @@ async def test_search_is_case_insensitive_on_name_or_username(
     assert await search(client, headers, "nobody-like-this") == []
 
 
+async def test_search_folds_case_beyond_ascii(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
+) -> None:
+    await create_patient(db, username="anna.g", full_name="Anna Große-Öztürk")
+    headers = await world.headers(db, settings, "admin")
+    assert await search(client, headers, "GROSSE") == ["anna.g"]
+    assert await search(client, headers, "große-ÖZTÜRK") == ["anna.g"]
+
+
 async def test_like_wildcards_are_literal(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
 ) -> None:
