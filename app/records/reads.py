@@ -207,11 +207,21 @@ async def list_records(
         rows = await _run(request, claims, LIST_OF_PATIENT, utcnow(), after, page.limit, patient_id)
     shown = [row for row in rows if row["id"] is not None][: page.limit]
     grants = grants_by_patient((row["patient_id"], row["grant_id"]) for row in shown)
-    meta = request_meta(request)
-    events = [
-        _event(meta, rows[0], "record.list", "record", patient_id=patient, emergency_grant_id=grant)
-        for patient, grant in grants.items()
-    ]
+    # One event for the page (none for an empty one), as service.list_records records it.
+    events = (
+        [
+            _event(
+                request_meta(request),
+                rows[0],
+                "record.list",
+                "record",
+                patients=grants.keys(),
+                emergency_grant_id=next(filter(None, grants.values()), None),
+            )
+        ]
+        if grants
+        else []
+    )
     await _audit(request, rows[0], events)
     headers = {"Cache-Control": NO_STORE}
     if len(rows) > page.limit:

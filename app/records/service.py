@@ -81,8 +81,10 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: int
 
 
 def grants_by_patient(shown: Iterable[tuple[int, int | None]]) -> dict[int, int | None]:
-    """The patients whose data a page shows, in order of first appearance (one list event
-    each), with the first emergency grant that showed one of their records."""
+    """The patients whose data a page shows, in order of first appearance (the page's one
+    list event names them all), with the first emergency grant that showed one of their
+    records. Grants widen only a list narrowed to one patient: a page showing several
+    patients was shown by none."""
     grants: dict[int, int | None] = {}
     for patient_id, grant_id in shown:
         grants[patient_id] = grants.get(patient_id) or grant_id
@@ -93,15 +95,17 @@ async def list_records(
     session: AsyncSession, principal: Principal, page: Page, patient_id: int | None
 ) -> list[PatientRecord]:
     rows = await repository.list_visible(session, principal, utcnow(), page, patient_id)
-    shown = [(record.patient_id, grant_id) for record, grant_id in rows[: page.limit]]
-    for listed_patient, grant_id in grants_by_patient(shown).items():
+    grants = grants_by_patient(
+        (record.patient_id, grant_id) for record, grant_id in rows[: page.limit]
+    )
+    if grants:  # an empty page shows no one's data
         audit.record_by(
             session,
             principal,
             action="record.list",
             resource_type="record",
-            patient_id=listed_patient,
-            emergency_grant_id=grant_id,
+            patients=grants.keys(),
+            emergency_grant_id=next(filter(None, grants.values()), None),
         )
     return [record for record, _grant in rows]
 
