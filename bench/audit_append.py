@@ -23,7 +23,8 @@ from bench.audit_verify import DEFAULT_SERVER, create_database, drop_database, m
 
 
 def events(count: int) -> list[NewEvent]:
-    """`count` events as a list page writes them: one per patient shown."""
+    """`count` events of one patient each, as the group commit writes those of `count`
+    reads waiting together."""
     at = datetime.now(UTC)
     return [
         NewEvent(

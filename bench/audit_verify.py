@@ -66,6 +66,7 @@ def events(count: int, seed: int = 2026) -> Iterator[tuple[Any, ...]]:
             "emergency_grant_id": rng.randrange(1, 500) if event_id % 200 == 0 else None,
             "patient_id": rng.randrange(1, 100_000) if resource_type != "user" else None,
             "department_id": rng.randrange(1, 11),
+            "patient_ids": None,
         }
         previous = link(previous, content_digest(**fields))
         yield (event_id, *fields.values(), previous)

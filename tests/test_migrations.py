@@ -1,15 +1,21 @@
 """The migrations build exactly the models' schema, and go down and up again cleanly."""
 
 import asyncio
-from datetime import UTC, datetime
+import hashlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import insert, inspect, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from alembic import command
+from app.audit.chain import GENESIS_HASH, canonical_time, link
+from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.verify import verify_chain
+from app.core.db import utcnow
 from app.models import Base, include_in_autogenerate
 from tests.conftest import alembic_config
 
@@ -76,3 +82,46 @@ async def test_full_name_keys_are_filled_in_for_existing_users(fresh_database_ur
         key = await connection.scalar(text("SELECT full_name_key FROM users"))
     await engine.dispose()
     assert key == "anna grosse-strasse"
+
+
+# The chained content before revision 0004 added patient_ids.
+CONTENT_BEFORE_0004 = (
+    "at", "actor_id", "action", "resource_type", "resource_id", "outcome", "ip", "request_id",
+    "emergency_grant_id", "patient_id", "department_id",
+)  # fmt: skip
+
+
+async def _chain_as_0002_wrote_it(url: str, count: int) -> None:
+    engine = create_async_engine(url)
+    previous = GENESIS_HASH
+    async with AsyncSession(engine) as session:
+        for n in range(count):
+            event = {
+                "at": utcnow() + timedelta(seconds=n), "actor_id": 7, "action": "record.list",
+                "resource_type": "record", "resource_id": None, "outcome": "allowed",
+                "ip": "203.0.113.7", "request_id": f"r{n}", "emergency_grant_id": None,
+                "patient_id": 40 + n, "department_id": 2,
+            }  # fmt: skip
+            content = [canonical_time(event["at"]), *(event[f] for f in CONTENT_BEFORE_0004[1:])]
+            previous = link(previous, hashlib.sha256(orjson.dumps(content)).hexdigest())
+            event_id = await session.scalar(
+                insert(AuditEvent).values(**event, hash=previous).returning(AuditEvent.id)
+            )
+        await session.execute(
+            update(AuditChainHead).values(last_event_id=event_id, last_hash=previous)
+        )
+        await session.commit()
+    await engine.dispose()
+
+
+async def test_a_chain_written_before_patient_ids_still_verifies(fresh_database_url: Any) -> None:
+    url = await fresh_database_url()
+    config = alembic_config(url)
+    await asyncio.to_thread(command.downgrade, config, "0002")
+    await _chain_as_0002_wrote_it(url, 3)
+    await asyncio.to_thread(command.upgrade, config, "head")
+    engine = create_async_engine(url)
+    async with AsyncSession(engine) as session:
+        report = await verify_chain(session)
+    await engine.dispose()
+    assert (report.ok, report.events) == (True, 3)

@@ -1,6 +1,7 @@
 """The hash chain: pure functions shared by the append and the verification."""
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,8 @@ import orjson
 GENESIS_HASH = "0" * 64
 _ZERO = timedelta(0)
 
-# The event's content in canonical order: every column but its id and its hash.
+# The event's content in canonical order: every column but its id and its hash. Fields
+# added later go at the end, and leave the canonical form when null (see digest_of).
 CONTENT_FIELDS = (
     "at",
     "actor_id",
@@ -22,6 +24,7 @@ CONTENT_FIELDS = (
     "emergency_grant_id",
     "patient_id",
     "department_id",
+    "patient_ids",
 )
 
 
@@ -34,8 +37,14 @@ def canonical_time(at: datetime) -> str:
 
 def digest_of(at: datetime | str, *rest: Any) -> str:
     """SHA-256 of the canonical content, given positionally in CONTENT_FIELDS order
-    (`at` as a datetime, or already as its canonical text)."""
+    (`at` as a datetime, or already as its canonical text).
+
+    A null `patient_ids` (the last field) is left out, so that every event written before
+    the field existed keeps its digest, and the chain they form still verifies.
+    """
     when = at if isinstance(at, str) else canonical_time(at)
+    if rest[-1] is None:
+        rest = rest[:-1]
     return hashlib.sha256(orjson.dumps([when, *rest])).hexdigest()
 
 
@@ -52,6 +61,7 @@ def content_digest(
     emergency_grant_id: int | None,
     patient_id: int | None,
     department_id: int | None,
+    patient_ids: str | None = None,
 ) -> str:
     """SHA-256 of the event's canonical content (every field but its id and its hash)."""
     return digest_of(
@@ -66,7 +76,14 @@ def content_digest(
         emergency_grant_id,
         patient_id,
         department_id,
+        patient_ids,
     )
+
+
+def canonical_patient_ids(patient_ids: Iterable[int]) -> str:
+    """The `patient_ids` of an event that touched several patients: their sorted distinct
+    ids as compact JSON (`[3,17,42]`), the text stored and hashed."""
+    return orjson.dumps(sorted(set(patient_ids))).decode()
 
 
 def link(previous_hash: str, digest: str) -> str:

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, BigId
@@ -28,10 +28,29 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     emergency_grant_id: Mapped[int | None] = mapped_column(BigId)
     # Whose data was touched, and the actor's department then: the patient's access log.
+    # One patient in patient_id; several (a list page) in patient_ids, the sorted distinct
+    # ids as compact JSON (`[3,17,42]`), chained with the rest and indexed by the links.
     patient_id: Mapped[int | None] = mapped_column(BigId)
     department_id: Mapped[int | None] = mapped_column(BigId)
+    patient_ids: Mapped[str | None] = mapped_column(Text)
     # sha256(previous event's hash + sha256(canonical content)), hex.
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEventPatient(Base):
+    """One patient of an event that touched several: the patient's access log finds the
+    event through this (patient_id, event_id) key. Append-only, like the events.
+
+    No foreign key to the event: every append writes the links in the statement (or the
+    transaction) that writes the event. A key would cost a check per link in the hot reads'
+    appends, and PostgreSQL would refuse a TRUNCATE of the events for it, before their
+    append-only guard could.
+    """
+
+    __tablename__ = "audit_event_patients"
+
+    patient_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
 
 
 class AuditChainHead(Base):

@@ -6,11 +6,12 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+import orjson
+from sqlalchemy import func, insert, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import CONTENT_FIELDS, digest_of, link
-from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.models import AuditChainHead, AuditEvent, AuditEventPatient
 from app.users.models import User
 
 CHAIN_HEAD_ID = 1
@@ -29,29 +30,40 @@ class NewEvent:
     emergency_grant_id: int | None = None
     patient_id: int | None = None
     department_id: int | None = None
+    patient_ids: str | None = None  # several patients (see AuditEvent): `[3,17,42]`
 
     def digest(self) -> str:
         return digest_of(*_content(self))
 
 
+# The patients of the inserted events that name several, linked to them in the same
+# statement (PostgreSQL runs a data-modifying CTE even though nothing reads it).
+_LINK_PATIENTS = """
+    patients AS (
+        INSERT INTO audit_event_patients (patient_id, event_id)
+        SELECT patient.id::bigint, event.id
+        FROM event CROSS JOIN LATERAL json_array_elements_text(event.patient_ids::json)
+            AS patient(id)
+    )"""
+
 # One round trip on PostgreSQL: lock the head, insert the event chained to it, move the head.
 # The head's row lock is what makes concurrent appends (any process) form a single chain:
 # a second transaction waits here until the first commits, then reads its hash.
 _APPEND_POSTGRES = text(
-    """
+    f"""
     WITH head AS (
         SELECT last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE
     ), event AS (
         INSERT INTO audit_events (
             at, actor_id, action, resource_type, resource_id, outcome, ip, request_id,
-            emergency_grant_id, patient_id, department_id, hash
+            emergency_grant_id, patient_id, department_id, patient_ids, hash
         )
         SELECT :at, :actor_id, :action, :resource_type, :resource_id, :outcome, :ip,
-               :request_id, :emergency_grant_id, :patient_id, :department_id,
+               :request_id, :emergency_grant_id, :patient_id, :department_id, :patient_ids,
                encode(sha256(convert_to(head.last_hash || :digest, 'UTF8')), 'hex')
         FROM head
-        RETURNING id, hash
-    )
+        RETURNING id, hash, patient_ids
+    ), {_LINK_PATIENTS}
     UPDATE audit_chain_head SET last_event_id = event.id, last_hash = event.hash
     FROM event WHERE audit_chain_head.id = 1
     """
@@ -71,10 +83,10 @@ _APPEND_MANY_SQL = """
             CAST({resource_id} AS bigint[]), CAST({outcome} AS text[]), CAST({ip} AS text[]),
             CAST({request_id} AS text[]), CAST({emergency_grant_id} AS bigint[]),
             CAST({patient_id} AS bigint[]), CAST({department_id} AS bigint[]),
-            CAST({digest} AS text[])
+            CAST({patient_ids} AS text[]), CAST({digest} AS text[])
         ) WITH ORDINALITY AS t(at, actor_id, action, resource_type, resource_id, outcome, ip,
                                request_id, emergency_grant_id, patient_id, department_id,
-                               digest, n)
+                               patient_ids, digest, n)
     ), chain (n, hash) AS (
         SELECT 0::bigint, (SELECT last_hash FROM head)::text
         UNION ALL
@@ -82,23 +94,29 @@ _APPEND_MANY_SQL = """
         FROM chain JOIN input ON input.n = chain.n + 1
     ), event AS (
         INSERT INTO audit_events (at, actor_id, action, resource_type, resource_id, outcome,
-            ip, request_id, emergency_grant_id, patient_id, department_id, hash)
+            ip, request_id, emergency_grant_id, patient_id, department_id, patient_ids, hash)
         SELECT input.at, input.actor_id, input.action, input.resource_type,
             input.resource_id, input.outcome, input.ip, input.request_id,
-            input.emergency_grant_id, input.patient_id, input.department_id, chain.hash
+            input.emergency_grant_id, input.patient_id, input.department_id,
+            input.patient_ids, chain.hash
         FROM input JOIN chain ON chain.n = input.n ORDER BY input.n
-        RETURNING id
-    )
+        RETURNING id, patient_ids
+    ), {_LINK_PATIENTS}
     UPDATE audit_chain_head
     SET last_event_id = (SELECT max(id) FROM event),
         last_hash = (SELECT hash FROM chain ORDER BY n DESC LIMIT 1)
     WHERE id = 1
 """
 _COLUMNS = (*CONTENT_FIELDS, "digest")
-_APPEND_MANY_POSTGRES = text(_APPEND_MANY_SQL.format(**{name: f":{name}" for name in _COLUMNS}))
+_APPEND_MANY_POSTGRES = text(
+    _APPEND_MANY_SQL.format(
+        _LINK_PATIENTS=_LINK_PATIENTS, **{name: f":{name}" for name in _COLUMNS}
+    )
+)
 # The same statement for asyncpg itself (numbered parameters), see append_on_driver.
 _APPEND_MANY_DRIVER = _APPEND_MANY_SQL.format(
-    **{name: f"${number}" for number, name in enumerate(_COLUMNS, 1)}
+    _LINK_PATIENTS=_LINK_PATIENTS,
+    **{name: f"${number}" for number, name in enumerate(_COLUMNS, 1)},
 )
 
 
@@ -141,11 +159,22 @@ async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
     for event in events:
         last_hash = link(last_hash or "", event.digest())
         rows.append({**_fields(event), "hash": last_hash})
-    ids = (await session.execute(insert(AuditEvent).returning(AuditEvent.id), rows)).scalars()
+    # RETURNING promises no order on SQLite, but ids are taken in insertion order under the
+    # write lock: sorted, they are the events' in turn (the walk by id relies on it too).
+    inserted = (await session.execute(insert(AuditEvent).returning(AuditEvent.id), rows)).scalars()
+    ids = sorted(inserted)
+    links = [
+        {"patient_id": patient_id, "event_id": event_id}
+        for event, event_id in zip(events, ids, strict=True)
+        if event.patient_ids is not None
+        for patient_id in orjson.loads(event.patient_ids)
+    ]
+    if links:
+        await session.execute(insert(AuditEventPatient), links)
     await session.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == CHAIN_HEAD_ID)
-        .values(last_event_id=max(ids), last_hash=last_hash)
+        .values(last_event_id=ids[-1], last_hash=last_hash)
     )
 
 
@@ -276,10 +305,25 @@ class AccessLogRow:
 async def access_log(
     session: AsyncSession, patient_id: int, *, limit: int, before_id: int | None
 ) -> list[AccessLogRow]:
-    """Events that touched one patient's data, newest first, with the actor's name and role.
+    """Events that touched one patient's data, newest first, with the actor's name and role:
+    those naming him alone (patient_id) and the pages naming him among others (the links).
 
-    Walks the (patient_id, id) index backwards: keyset pages by descending id.
+    Each of the two walks its own index backwards, (patient_id, id) and the links' key,
+    for at most a page; the newest of both make the page. Keyset pages by descending id.
     """
+    direct = select(AuditEvent.id.label("id")).where(AuditEvent.patient_id == patient_id)
+    linked = select(AuditEventPatient.event_id.label("id")).where(
+        AuditEventPatient.patient_id == patient_id
+    )
+    if before_id is not None:
+        direct = direct.where(AuditEvent.id < before_id)
+        linked = linked.where(AuditEventPatient.event_id < before_id)
+    # Each inside a subquery: SQLite takes no ORDER BY or LIMIT on a member of a UNION.
+    newest = [
+        query.order_by(query.selected_columns.id.desc()).limit(limit + 1).subquery()
+        for query in (direct, linked)
+    ]
+    hits = union_all(*(select(page.c.id) for page in newest)).subquery()
     query = (
         select(
             AuditEvent.id,
@@ -292,11 +336,9 @@ async def access_log(
             AuditEvent.outcome,
             AuditEvent.emergency_grant_id.is_not(None),
         )
+        .join(hits, hits.c.id == AuditEvent.id)
         .outerjoin(User, User.id == AuditEvent.actor_id)
-        .where(AuditEvent.patient_id == patient_id)
         .order_by(AuditEvent.id.desc())
         .limit(limit + 1)
     )
-    if before_id is not None:
-        query = query.where(AuditEvent.id < before_id)
     return [AccessLogRow(*row) for row in await session.execute(query)]

@@ -114,9 +114,10 @@ async def verify_audit_chain(admin: RequireAdmin, session: SessionDep) -> ChainI
     response_model=list[AccessLogEntry],
     summary="A patient's access log",
     description=(
-        "Every access to the patient's data (profile, records, history, department lists, "
-        "emergency grants), refused attempts included, newest first: who (name, role, their "
-        "department then), what, the outcome, and whether it was under an emergency grant. "
+        "Every access to the patient's data (profile, records, history, emergency grants, and "
+        "each page of a list that showed him, among other patients or not), refused attempts "
+        "included, newest first: who (name, role, their department then), what, the outcome, "
+        "and whether it was under an emergency grant. "
         "Admins: any patient. Patients: themselves only (another id is a 404). Doctors: 403. "
         'Keyset pages by descending id: `limit`, `cursor`, `Link: <...>; rel="next"`.'
     ),

@@ -1,6 +1,7 @@
 """Recording audit events (appended as the last write of the request's transaction), and
 reading the trail: the admins' list and verification, the patient's access log."""
 
+from collections.abc import Collection
 from enum import StrEnum
 
 from sqlalchemy import event
@@ -8,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.audit import repository
+from app.audit.chain import canonical_patient_ids
 from app.audit.models import AuditEvent
 from app.audit.repository import AccessLogRow, EventFilters, NewEvent
 from app.audit.verify import ChainReport, verify_chain
@@ -36,9 +38,12 @@ def new_event(
     resource_id: int | None = None,
     outcome: Outcome = Outcome.ALLOWED,
     patient_id: int | None = None,
+    patients: Collection[int] = (),
     emergency_grant_id: int | None = None,
 ) -> NewEvent:
-    """One event, stamped now, of an access from `meta`'s origin."""
+    """One event, stamped now, of an access from `meta`'s origin to the data of
+    `patient_id`, or of each of `patients` (a list page: one event however many)."""
+    patient_id, patient_ids = _named(patient_id, patients)
     return NewEvent(
         at=utcnow(),
         actor_id=actor_id,
@@ -51,7 +56,19 @@ def new_event(
         emergency_grant_id=emergency_grant_id,
         patient_id=patient_id,
         department_id=department_id,
+        patient_ids=patient_ids,
     )
+
+
+def _named(patient_id: int | None, patients: Collection[int]) -> tuple[int | None, str | None]:
+    """(patient_id, patient_ids) of an event: one patient in the first, as every single
+    read has it; several in the second, linked to the event for their access logs."""
+    if not patients:
+        return patient_id, None
+    named = {*patients} if patient_id is None else {*patients, patient_id}
+    if len(named) == 1:
+        return named.pop(), None
+    return None, canonical_patient_ids(named)
 
 
 def record(
@@ -65,6 +82,7 @@ def record(
     resource_id: int | None = None,
     outcome: Outcome = Outcome.ALLOWED,
     patient_id: int | None = None,
+    patients: Collection[int] = (),
     emergency_grant_id: int | None = None,
 ) -> None:
     """Queue one event in this transaction: committed with it, or rolled back with it.
@@ -81,6 +99,7 @@ def record(
         resource_id=resource_id,
         outcome=outcome,
         patient_id=patient_id,
+        patients=patients,
         emergency_grant_id=emergency_grant_id,
     )
     session.info.setdefault(_PENDING, []).append(event)
@@ -96,6 +115,7 @@ def record_by(
     resource_id: int | None = None,
     outcome: Outcome = Outcome.ALLOWED,
     patient_id: int | None = None,
+    patients: Collection[int] = (),
     emergency_grant_id: int | None = None,
 ) -> None:
     """`record` for an authenticated caller: the actor, his department and the request's
@@ -109,6 +129,7 @@ def record_by(
         resource_id=resource_id,
         outcome=outcome,
         patient_id=patient_id,
+        patients=patients,
         emergency_grant_id=emergency_grant_id,
     )
 

@@ -11,6 +11,9 @@ sha256(previous hash + sha256(canonical content)). This finds
   that id is reported;
 - events appended by hand after the head with correct links: the first one past the head.
 
+The patients of an event that names several are in its chained `patient_ids`; their rows
+in `audit_event_patients` only index them for the access logs, and are not part of the chain.
+
 The walk streams rows (bounded memory) and reads the head twice, before and after, so
 that events appended by other transactions while it runs are neither mistaken for a
 tampered tail nor required to be seen: ids grow in chain order (they are taken while the

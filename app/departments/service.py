@@ -102,13 +102,14 @@ async def list_patients(
         )
         raise NotFound("Department not found")
     patients = await repository.list_patients(session, department_id, page)
-    for patient in patients[: page.limit]:
+    shown = [patient.id for patient in patients[: page.limit]]
+    if shown:  # one event for the page, naming its patients
         audit.record_by(
             session,
             principal,
             action="department.patients",
             resource_type="department",
             resource_id=department_id,
-            patient_id=patient.id,
+            patients=shown,
         )
     return patients

@@ -30,7 +30,7 @@ from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.core.pagination import Page, next_link
 from app.core.responses import NO_STORE
 from app.core.security import TokenClaims
-from app.records.service import grants_by_patient
+from app.records.service import page_subjects
 
 FIELDS = (
     "id",
@@ -206,12 +206,18 @@ async def list_records(
     else:
         rows = await _run(request, claims, LIST_OF_PATIENT, utcnow(), after, page.limit, patient_id)
     shown = [row for row in rows if row["id"] is not None][: page.limit]
-    grants = grants_by_patient((row["patient_id"], row["grant_id"]) for row in shown)
-    meta = request_meta(request)
-    events = [
-        _event(meta, rows[0], "record.list", "record", patient_id=patient, emergency_grant_id=grant)
-        for patient, grant in grants.items()
-    ]
+    patients, used_grant = page_subjects((row["patient_id"], row["grant_id"]) for row in shown)
+    events: list[NewEvent] = []
+    if patients:  # one event for the page, none for an empty one (as service.list_records)
+        read = _event(
+            request_meta(request),
+            rows[0],
+            "record.list",
+            "record",
+            patients=patients,
+            emergency_grant_id=used_grant,
+        )
+        events.append(read)
     await _audit(request, rows[0], events)
     headers = {"Cache-Control": NO_STORE}
     if len(rows) > page.limit:

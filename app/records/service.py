@@ -80,28 +80,33 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: int
     return await _read(session, principal, record_id, "record.read")
 
 
-def grants_by_patient(shown: Iterable[tuple[int, int | None]]) -> dict[int, int | None]:
-    """The patients whose data a page shows, in order of first appearance (one list event
-    each), with the first emergency grant that showed one of their records."""
-    grants: dict[int, int | None] = {}
+def page_subjects(shown: Iterable[tuple[int, int | None]]) -> tuple[list[int], int | None]:
+    """Whose data a page shows (patient ids in order of first appearance: the page's one
+    list event names them all), and the emergency grant that showed any of it. Grants
+    widen only a list narrowed to one patient: a page of several patients used none."""
+    patients: dict[int, None] = {}
+    used_grant = None
     for patient_id, grant_id in shown:
-        grants[patient_id] = grants.get(patient_id) or grant_id
-    return grants
+        patients[patient_id] = None
+        used_grant = used_grant or grant_id
+    return list(patients), used_grant
 
 
 async def list_records(
     session: AsyncSession, principal: Principal, page: Page, patient_id: int | None
 ) -> list[PatientRecord]:
     rows = await repository.list_visible(session, principal, utcnow(), page, patient_id)
-    shown = [(record.patient_id, grant_id) for record, grant_id in rows[: page.limit]]
-    for listed_patient, grant_id in grants_by_patient(shown).items():
+    patients, used_grant = page_subjects(
+        (record.patient_id, grant_id) for record, grant_id in rows[: page.limit]
+    )
+    if patients:  # an empty page shows no one's data
         audit.record_by(
             session,
             principal,
             action="record.list",
             resource_type="record",
-            patient_id=listed_patient,
-            emergency_grant_id=grant_id,
+            patients=patients,
+            emergency_grant_id=used_grant,
         )
     return [record for record, _grant in rows]
 

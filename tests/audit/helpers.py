@@ -1,5 +1,7 @@
 """Writing events and tampering with them, for the audit tests."""
 
+from collections.abc import Collection
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,8 +20,10 @@ async def write_events(
     action: str = "record.read",
     actor_id: int | None = None,
     patient_id: int | None = None,
+    patients: Collection[int] = (),
 ) -> None:
-    """`count` events, `per_transaction` per commit (1: PostgreSQL's one-statement append)."""
+    """`count` events, `per_transaction` per commit (1: PostgreSQL's one-statement append);
+    `patients` names several patients in each, as a list page does."""
     for index in range(count):
         audit.record(
             session,
@@ -29,6 +33,7 @@ async def write_events(
             resource_type="record",
             resource_id=index + 1,
             patient_id=patient_id,
+            patients=patients,
         )
         if (index + 1) % per_transaction == 0:
             await commit(session)
@@ -37,6 +42,11 @@ async def write_events(
 
 async def event_ids(session: AsyncSession) -> list[int]:
     return list((await session.scalars(text("SELECT id FROM audit_events ORDER BY id"))).all())
+
+
+async def patient_links(session: AsyncSession) -> list[tuple[int, int]]:
+    query = text("SELECT event_id, patient_id FROM audit_event_patients ORDER BY event_id, 2")
+    return [(row.event_id, row.patient_id) for row in await session.execute(query)]
 
 
 async def lift_append_only_guard(session: AsyncSession) -> None:

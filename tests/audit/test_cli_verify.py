@@ -47,3 +47,22 @@ async def test_cli_reports_ok_then_the_first_bad_event(fresh_database_url: Any) 
         assert f"BROKEN at event {ids[1]}" in broken.stderr
     finally:
         await engine.dispose()
+
+
+async def test_cli_names_an_event_whose_patients_were_altered(fresh_database_url: Any) -> None:
+    url = await fresh_database_url()
+    engine = create_engine(make_settings(url))
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await write_events(session, 4, per_transaction=2, patients=[8, 9])
+            ids = await event_ids(session)
+            await lift_append_only_guard(session)
+            await session.execute(
+                text("UPDATE audit_events SET patient_ids = '[8]' WHERE id = :id"), {"id": ids[2]}
+            )
+            await session.commit()
+        broken = await asyncio.to_thread(audit_verify, url)
+        assert broken.returncode == 1
+        assert f"BROKEN at event {ids[2]}" in broken.stderr
+    finally:
+        await engine.dispose()

@@ -1,12 +1,18 @@
 """The hash chain: intact after appends of every shape, and any change made in SQL named."""
 
+import hashlib
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+
 import httpx
+import orjson
 import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import CONTENT_FIELDS, content_digest, link
 from app.audit.models import AuditEvent
+from app.audit.repository import NewEvent
 from app.audit.verify import verify_chain
 from app.core.config import Settings
 from tests.audit.helpers import event_ids, lift_append_only_guard, write_events
@@ -71,6 +77,48 @@ async def test_altered_event_is_named(
     response = await client.get("/api/audit/verify", headers=admin.headers)
     assert response.status_code == 200
     assert response.json() == {"ok": False, "first_bad_event_id": ids[2]}
+
+
+def test_an_event_naming_no_patients_keeps_the_digest_it_had_before_patient_ids() -> None:
+    """patient_ids came after events were chained: null, it leaves the canonical form, so
+    the digests of those events (computed as below) and the chain they form still hold."""
+    event = NewEvent(
+        at=datetime(2026, 11, 27, 9, 30, 15, 120000, tzinfo=UTC),
+        actor_id=7,
+        action="record.read",
+        resource_type="record",
+        resource_id=3,
+        outcome="allowed",
+        ip="203.0.113.7",
+        request_id="r-1",
+        emergency_grant_id=None,
+        patient_id=5,
+        department_id=2,
+    )
+    old_form = ["2026-11-27T09:30:15.120000Z", 7, "record.read", "record", 3, "allowed",
+                "203.0.113.7", "r-1", None, 5, 2]  # fmt: skip
+    before = hashlib.sha256(orjson.dumps(old_form)).hexdigest()
+    assert event.patient_ids is None
+    assert event.digest() == content_digest(**asdict(event)) == before
+    assert replace(event, patient_id=None, patient_ids="[5,6]").digest() != before
+
+
+@pytest.mark.parametrize("altered", ["'[3,5]'", "'[3, 4]'", "NULL"])
+async def test_altered_patient_ids_are_named(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, altered: str
+) -> None:
+    admin = await tokens_for(db, settings, await create_admin(db))
+    await write_events(db, 3, patients=[4, 3])
+    ids = await event_ids(db)
+    assert (await verify_chain(db)).ok
+    await lift_append_only_guard(db)
+    await db.execute(
+        text(f"UPDATE audit_events SET patient_ids = {altered} WHERE id = :id"), {"id": ids[1]}
+    )
+    await db.commit()
+    response = await client.get("/api/audit/verify", headers=admin.headers)
+    assert response.status_code == 200
+    assert response.json() == {"ok": False, "first_bad_event_id": ids[1]}
 
 
 async def test_altered_event_with_a_recomputed_hash_breaks_the_next_link(

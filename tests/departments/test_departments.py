@@ -231,10 +231,21 @@ async def test_department_patients_page(
     url: str | None = f"{DEPARTMENTS}{world.department.id}/patients?limit=2"
     while url:
         response = await client.get(url, headers=headers)
+        assert response.status_code == 200
         ids += [p["id"] for p in response.json()]
         url = next_page(response.headers.get("Link"))
     assert len(ids) == 5
     assert ids == sorted(set(ids))
+    # One event per page, naming its patients: two on each full page, one on the last.
+    pages = await events(db, "department.patients")
+    assert [(e.patient_id, e.patient_ids) for e in pages] == [
+        (None, f"[{ids[0]},{ids[1]}]"),
+        (None, f"[{ids[2]},{ids[3]}]"),
+        (ids[4], None),
+    ]
+    assert {(e.resource_type, e.resource_id, e.outcome, e.actor_id) for e in pages} == {
+        ("department", world.department.id, "allowed", world.users["doctor_own"].id)
+    }
 
 
 @pytest.mark.parametrize("caller", ["doctor_other", "doctor_none"])

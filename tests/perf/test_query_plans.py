@@ -1,7 +1,8 @@
 """The hot queries use indexes: no sequential scan of patient records or audit events.
 
-The database holds enough rows (20,000 records and their versions, 20,000 audit events,
-20,000 past logins and revoked tokens, loaded with COPY and analysed) for the planner to
+The database holds enough rows (20,000 records and their versions, 20,000 audit events and
+5,000 list pages naming 4 patients each, 20,000 past logins and revoked tokens, loaded with
+COPY and analysed) for the planner to
 choose as it would in production. The statements are captured exactly as the
 repositories issue them, by running the endpoints through the app, and each is then
 EXPLAINed with its own parameters.
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from app.audit.chain import canonical_patient_ids
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.main import create_app
 from app.records import reads
@@ -27,12 +29,15 @@ pytestmark = pytest.mark.postgres_only  # query plans of PostgreSQL
 
 SIZE = Size(departments=10, doctors=50, patients=2_000, records=20_000, text_scale=60)
 AUDIT_EVENTS = 20_000
+LIST_PAGES = 5_000
+PATIENTS_PER_PAGE = 4
 PAST_LOGINS = 20_000
 # Tables that grow without bound; the per-request token check reads the last two.
 GUARDED = {
     "patient_records",
     "patient_record_versions",
     "audit_events",
+    "audit_event_patients",
     "token_families",
     "revoked_tokens",
 }
@@ -40,14 +45,23 @@ EXPLAINABLE = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")
 
 
 async def _seed_history(url: str, patients: list[int], actor: int) -> None:
-    """Past events (their hashes are not a valid chain: only the plans matter here), and
-    past logins and revoked tokens, as a week of use leaves them."""
+    """Past events (their hashes are not a valid chain: only the plans matter here), list
+    pages with their patients' links, and past logins and revoked tokens, as a week of use
+    leaves them."""
     start = utcnow() - timedelta(days=30)
     soon = utcnow() + timedelta(days=3)
     rows = (
         (start + timedelta(seconds=n), actor, "record.read", "record", n + 1, "allowed",
          "127.0.0.1", f"req{n}", patients[n % len(patients)], 1, "0" * 64)
         for n in range(AUDIT_EVENTS)
+    )  # fmt: skip
+    pages = (
+        (start + timedelta(seconds=n), actor, "record.list", "record", "allowed", "127.0.0.1",
+         f"page{n}", canonical_patient_ids(
+             patients[(n * PATIENTS_PER_PAGE + k) % len(patients)]
+             for k in range(PATIENTS_PER_PAGE)
+         ), 1, "0" * 64)
+        for n in range(LIST_PAGES)
     )  # fmt: skip
     conn = await asyncpg.connect(server_url(url))
     try:
@@ -57,6 +71,18 @@ async def _seed_history(url: str, patients: list[int], actor: int) -> None:
             columns=("at", "actor_id", "action", "resource_type", "resource_id", "outcome",
                      "ip", "request_id", "patient_id", "department_id", "hash"),
         )  # fmt: skip
+        await conn.copy_records_to_table(
+            "audit_events",
+            records=pages,
+            columns=("at", "actor_id", "action", "resource_type", "outcome", "ip",
+                     "request_id", "patient_ids", "department_id", "hash"),
+        )  # fmt: skip
+        await conn.execute(
+            """INSERT INTO audit_event_patients (patient_id, event_id)
+               SELECT patient::bigint, id FROM audit_events,
+                   json_array_elements_text(patient_ids::json) AS patient
+               WHERE patient_ids IS NOT NULL"""
+        )
         await conn.copy_records_to_table(
             "token_families",
             records=(
@@ -71,7 +97,7 @@ async def _seed_history(url: str, patients: list[int], actor: int) -> None:
             records=((f"{n:032x}", soon) for n in range(PAST_LOGINS)),
             columns=("jti", "expires_at"),
         )
-        for table in ("audit_events", "token_families", "revoked_tokens"):
+        for table in ("audit_events", "audit_event_patients", "token_families", "revoked_tokens"):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
     finally:
         await conn.close()

@@ -66,7 +66,11 @@ async def test_grant_widens_the_list_only_for_that_patient(
     narrowed = await client.get(RECORDS, params={"patient_id": patient_id}, headers=headers)
     assert [r["id"] for r in narrowed.json()] == [world.record.id]
     [event] = await events(db, "record.list")
-    assert (event.patient_id, event.emergency_grant_id) == (patient_id, granted.id)
+    assert (event.patient_id, event.patient_ids, event.emergency_grant_id) == (
+        patient_id,
+        None,
+        granted.id,
+    )
 
     # Without ?patient_id= the list stays his department's.
     department = await client.get(RECORDS, headers=headers)
