@@ -76,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Link", "Retry-After", "X-Request-ID"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(observability.ObservabilityMiddleware)  # inside: sees the request id
+    # inside the request-id middleware: sees the request id
+    app.add_middleware(observability.ObservabilityMiddleware, log_requests=settings.access_log)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -38,8 +38,8 @@ def interleaved(
             url = server_url(database_url(server, f"hms_bench_{size}"))
             env = {
                 "DATABASE_URL": url.replace("postgresql://", "postgresql+asyncpg://"),
-                "ENVIRONMENT": "production",
                 "SECRET_KEY": secret,
+                **servers.API_ENV,
                 **POOL,
             }
             apis[size] = servers.start(

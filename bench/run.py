@@ -229,8 +229,8 @@ class Bench:
     def start_servers(self) -> tuple[servers.Server, servers.Server]:
         api_env = {
             "DATABASE_URL": server_url(self.url).replace("postgresql://", "postgresql+asyncpg://"),
-            "ENVIRONMENT": "production",
             "SECRET_KEY": self.secret,
+            **servers.API_ENV,
         }
         ceiling_env = {"DATABASE_URL": self.url, "SECRET_KEY": self.secret}
         py = servers.python()

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 UVICORN_FLAGS = ["--workers", "2", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+# The API's own settings under test: production, and (as uvicorn's above) no access log line
+# per request: the app's line replaces uvicorn's.
+API_ENV = {"ENVIRONMENT": "production", "ACCESS_LOG": "false"}
 
 
 def free_port() -> int:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
+    access_log: bool = True  # one line per request; off, only the 5xx ones
     web_concurrency: int = Field(default=1, ge=1)
 
     @field_validator("database_url")

@@ -127,9 +127,10 @@ def _observe(method: str, route: str, status: int, seconds: float) -> None:
 class ObservabilityMiddleware:
     """Count, time and log every HTTP request; sits inside the request-id middleware."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, log_requests: bool = True) -> None:
         self.app = app
         self.route_template = RouteTemplates()
+        self.log_requests = log_requests  # else only the 5xx answers are logged
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,7 +154,7 @@ class ObservabilityMiddleware:
             method = scope["method"] if scope["method"] in _METHODS else "other"
             route = self.route_template(scope)
             _observe(method, route, status, seconds)
-            if access_log.isEnabledFor(logging.INFO):
+            if (self.log_requests or status >= 500) and access_log.isEnabledFor(logging.INFO):
                 _log_request(scope, method, route, status, seconds)
 
 

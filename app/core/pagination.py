@@ -4,6 +4,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, Query, Request, Response
 from sqlalchemy import Select
@@ -76,6 +77,10 @@ def paginate(
 
 
 def next_link(request: Request, last_id: int) -> str:
-    """The Link header value of the page after the one that ends with `last_id`."""
-    next_url = request.url.include_query_params(cursor=encode_cursor(last_id))
-    return f'<{next_url.path}?{next_url.query}>; rel="next"'
+    """The Link header value of the page after the one that ends with `last_id`: the path
+    and query as given, with the cursor last (what Starlette's `include_query_params`
+    makes, without building the request's full URL twice)."""
+    query = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    params = [(name, value) for name, value in query if name != "cursor"]
+    params.append(("cursor", encode_cursor(last_id)))
+    return f'<{request.scope["path"]}?{urlencode(params)}>; rel="next"'

@@ -32,6 +32,7 @@ from app.core.responses import NO_STORE
 from app.core.security import TokenClaims
 from app.records.service import page_subjects
 
+# The record's columns, first in every row of the statements below (`_record` relies on it).
 FIELDS = (
     "id",
     "patient_id",
@@ -81,7 +82,7 @@ found AS (
     FROM caller c JOIN patient_records r ON r.id = $6
     WHERE {_VISIBLE_TO_CALLER}
 )
-SELECT c.id AS caller_id, c.role, c.department_id AS caller_department_id, found.*
+SELECT found.*, c.id AS caller_id, c.role, c.department_id AS caller_department_id
 FROM caller c LEFT JOIN found ON true
 """
 
@@ -113,7 +114,7 @@ def _list_statement(page_cte: str) -> str:
     return f"""
 WITH {_CALLER},
 {page_cte}
-SELECT c.id AS caller_id, c.role, c.department_id AS caller_department_id, page.*
+SELECT page.*, c.id AS caller_id, c.role, c.department_id AS caller_department_id
 FROM caller c LEFT JOIN page ON true ORDER BY page.id
 """
 
@@ -170,7 +171,7 @@ async def _audit(request: Request, caller: Any, events: list[NewEvent]) -> None:
 
 
 def _record(row: Any) -> dict[str, Any]:
-    return {field: row[field] for field in FIELDS}
+    return dict(zip(FIELDS, row.values(), strict=False))  # the record's columns come first
 
 
 def _json(body: Any, headers: dict[str, str]) -> Response:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.logging import configure_logging
+from app.main import create_app
 from tests.factories import create_department, create_doctor, tokens_for
 
 
@@ -103,3 +104,21 @@ async def test_server_errors_log_at_error_level(
     [entry] = access_lines(capsys.readouterr().out)
     assert entry["level"] == "error"
     assert entry["status"] == 500
+
+
+async def test_without_the_access_log_only_server_errors_are_logged(
+    settings: Settings, json_logs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = create_app(settings.model_copy(update={"access_log": False, "log_format": "json"}))
+
+    async def boom(_request: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    app.add_route("/boom", boom)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        capsys.readouterr()
+        assert (await http.get("/healthz")).status_code == 200
+        assert (await http.get("/boom")).status_code == 500
+    [entry] = access_lines(capsys.readouterr().out)
+    assert (entry["level"], entry["status"], entry["route"]) == ("error", 500, "/boom")
