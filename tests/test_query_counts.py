@@ -6,6 +6,7 @@ on PostgreSQL; on SQLite three, and a fourth for the links of an event that name
 patients, as a page of a list does), so it is bounded rather than compared.
 """
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -145,3 +146,37 @@ async def test_statements_do_not_grow_with_the_page(
         measured[limit] = dict(counts)
     assert measured[1]["data"] == measured[50]["data"], measured
     assert all(m["audit"] <= MAX_AUDIT_STATEMENTS for m in measured.values()), measured
+
+
+@contextmanager
+def recording(engine: AsyncEngine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+BOUND_LIMIT = re.compile(r"LIMIT\s+(\$\d|\?|%\(|:)")
+
+
+async def test_page_sizes_are_written_into_the_sql_not_bound(
+    client: httpx.AsyncClient, engine: AsyncEngine, hospital: dict[str, Any]
+) -> None:
+    """A bound LIMIT makes PostgreSQL plan each execution (see core.pagination.keyset)."""
+    with recording(engine) as statements:
+        for caller, path in LISTS:
+            url = path.format(
+                department=hospital["department"].id,
+                busy=hospital["busy"].id,
+                versioned=hospital["versioned"].id,
+            )
+            response = await client.get(url, headers=hospital[caller])
+            assert response.status_code == 200, url
+    assert [s for s in statements if BOUND_LIMIT.search(s)] == []
+    assert any("LIMIT 51" in s for s in statements)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import CONTENT_FIELDS, digest_of, link
 from app.audit.models import AuditChainHead, AuditEvent, AuditEventPatient
+from app.core.pagination import written
 from app.users.models import User
 
 CHAIN_HEAD_ID = 1
@@ -271,7 +272,7 @@ async def list_events(
     session: AsyncSession, filters: EventFilters, *, limit: int, after_id: int | None
 ) -> list[AuditEvent]:
     """A keyset page of events in id order (limit + 1 rows: the extra one says more exist)."""
-    query = select(AuditEvent).order_by(AuditEvent.id).limit(limit + 1)
+    query = select(AuditEvent).order_by(AuditEvent.id).limit(written(limit + 1))
     if after_id is not None:
         query = query.where(AuditEvent.id > after_id)
     if filters.actor_id is not None:
@@ -320,7 +321,7 @@ async def access_log(
         linked = linked.where(AuditEventPatient.event_id < before_id)
     # Each inside a subquery: SQLite takes no ORDER BY or LIMIT on a member of a UNION.
     newest = [
-        query.order_by(query.selected_columns.id.desc()).limit(limit + 1).subquery()
+        query.order_by(query.selected_columns.id.desc()).limit(written(limit + 1)).subquery()
         for query in (direct, linked)
     ]
     hits = union_all(*(select(page.c.id) for page in newest)).subquery()
@@ -339,6 +340,6 @@ async def access_log(
         .join(hits, hits.c.id == AuditEvent.id)
         .outerjoin(User, User.id == AuditEvent.actor_id)
         .order_by(AuditEvent.id.desc())
-        .limit(limit + 1)
+        .limit(written(limit + 1))
     )
     return [AccessLogRow(*row) for row in await session.execute(query)]

@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.pagination import written
 from app.emergency.models import EmergencyGrant
 
 
@@ -33,7 +34,7 @@ async def list_newest_first(
     session: AsyncSession, *, limit: int, before_id: int | None
 ) -> list[EmergencyGrant]:
     """A keyset page by descending id (limit + 1 rows: the extra one says more exist)."""
-    query = select(EmergencyGrant).order_by(EmergencyGrant.id.desc()).limit(limit + 1)
+    query = select(EmergencyGrant).order_by(EmergencyGrant.id.desc()).limit(written(limit + 1))
     if before_id is not None:
         query = query.where(EmergencyGrant.id < before_id)
     return list((await session.scalars(query)).all())

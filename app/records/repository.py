@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, false, null, or_, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Principal
-from app.core.pagination import Page, keyset
+from app.core.pagination import Page, keyset, written
 from app.emergency.models import EmergencyGrant
 from app.records.models import PatientRecord, PatientRecordVersion
 
@@ -50,7 +50,7 @@ def _read_scope(
         select(EmergencyGrant.id)
         .where(*_grant_conditions(reader.id, now))
         .order_by(EmergencyGrant.expires_at.desc(), EmergencyGrant.id.desc())
-        .limit(1)
+        .limit(written(1))
         .correlate(PatientRecord)
         .scalar_subquery()
     )
