@@ -3,8 +3,10 @@
 Two runs minutes apart on a shared machine differ by more than 15% for reasons that have
 nothing to do with the data (the ceiling itself moves that much), so the verdict comes
 from this phase: both APIs are served together (a smaller pool each, the same for both),
-and every endpoint is loaded on one then the other, alternately, several times; the
-medians are compared.
+and every endpoint is loaded on one then the other, several times, the order swapped
+each round (small-large, large-small, ...). Each run is compared with its neighbour on
+the other seed, and the median of those ratios is the verdict: a machine that speeds up
+or slows down over the phase moves both runs of a pair alike.
 """
 
 import json
@@ -62,8 +64,10 @@ def interleaved(
         print("\n[flat] small and large seeds served side by side, runs alternated", flush=True)
         for index, name in enumerate(names):
             for load in LOADS:
-                for _ in range(ROUNDS):
-                    for size, api in apis.items():
+                for round_ in range(ROUNDS):
+                    order = ["small", "large"] if round_ % 2 == 0 else ["large", "small"]
+                    for size in order:
+                        api = apis[size]
                         target = plans[size][index]
                         headers = {"Authorization": f"Bearer {tokens[size]}"}
                         args = wrk.command(
@@ -90,7 +94,9 @@ def interleaved(
             p50 = {
                 k: statistics.median(r.p50_ms for r in v) for k, v in (("s", small), ("l", large))
             }
-            change = rps["l"] / rps["s"] - 1 if rps["s"] else float("nan")
+            pairs = zip(small, large, strict=True)
+            ratios = [on_large.rps / on_small.rps for on_small, on_large in pairs if on_small.rps]
+            change = statistics.median(ratios) - 1 if ratios else float("nan")
             rows.append(
                 {
                     "endpoint": name,
@@ -106,7 +112,10 @@ def interleaved(
                     "flat": abs(change) <= LIMIT,
                 }
             )
-    print(f"== flat with size: large vs small side by side, medians of {ROUNDS} alternated runs")
+    print(
+        f"== flat with size: large vs small side by side, {ROUNDS} rounds; change: median of "
+        "the paired runs' ratios"
+    )
     for r in rows:
         print(
             f"{r['endpoint']:<38} c{r['connections']:<3} req/s {r['small_rps']:>8.1f} -> "

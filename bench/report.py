@@ -65,7 +65,7 @@ def flat_table(comparison: dict[str, Any]) -> str:
         return ""
     lines = [
         "#### Flat with size: both seeds served side by side, "
-        f"medians of {side['rounds']} alternated runs",
+        f"{side['rounds']} rounds in alternating order; change: median of the paired runs' ratios",
         "",
         "| endpoint | conns | small req/s | large req/s | change | p50 ms small → large | flat |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",

@@ -59,14 +59,15 @@ async def list_patients(
     session: AsyncSession, principal: Principal, page: Page, q: str | None
 ) -> Sequence[AnyRow]:
     patients = await repository.list_patients(session, page, q)
-    for patient in patients[: page.limit]:
+    shown = [patient.id for patient in patients[: page.limit]]
+    if shown:  # one event for the page, naming its patients (as the other lists)
         audit.record_by(
             session,
             principal,
             action="patient.list",
             resource_type="patient",
-            resource_id=patient.id,
-            patient_id=patient.id,
+            resource_id=shown[0] if len(shown) == 1 else None,
+            patients=shown,
         )
     return patients
 
