@@ -3,6 +3,7 @@ reading the trail: the admins' list and verification, the patient's access log."
 
 from collections.abc import Collection
 from enum import StrEnum
+from typing import TypedDict, Unpack
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,17 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+class Subject(TypedDict, total=False):
+    """What an event says was accessed, and how: the keyword fields every way of
+    recording an event takes, and passes on."""
+
+    resource_id: int | None
+    outcome: Outcome  # allowed unless given
+    patient_id: int | None  # the one patient whose data it touched
+    patients: Collection[int]  # a list page's patients (one of them: as patient_id)
+    emergency_grant_id: int | None
+
+
 def new_event(
     *,
     meta: RequestMeta,
@@ -35,25 +47,21 @@ def new_event(
     department_id: int | None,
     action: str,
     resource_type: str,
-    resource_id: int | None = None,
-    outcome: Outcome = Outcome.ALLOWED,
-    patient_id: int | None = None,
-    patients: Collection[int] = (),
-    emergency_grant_id: int | None = None,
+    **subject: Unpack[Subject],
 ) -> NewEvent:
     """One event, stamped now, of an access from `meta`'s origin to the data of
     `patient_id`, or of each of `patients` (a list page: one event however many)."""
-    patient_id, patient_ids = _named(patient_id, patients)
+    patient_id, patient_ids = _named(subject.get("patient_id"), subject.get("patients", ()))
     return NewEvent(
         at=utcnow(),
         actor_id=actor_id,
         action=action,
         resource_type=resource_type,
-        resource_id=resource_id,
-        outcome=outcome.value,
+        resource_id=subject.get("resource_id"),
+        outcome=subject.get("outcome", Outcome.ALLOWED).value,
         ip=meta.ip,
         request_id=meta.request_id,
-        emergency_grant_id=emergency_grant_id,
+        emergency_grant_id=subject.get("emergency_grant_id"),
         patient_id=patient_id,
         department_id=department_id,
         patient_ids=patient_ids,
@@ -79,11 +87,7 @@ def record(
     actor_id: int | None = None,
     action: str,
     resource_type: str,
-    resource_id: int | None = None,
-    outcome: Outcome = Outcome.ALLOWED,
-    patient_id: int | None = None,
-    patients: Collection[int] = (),
-    emergency_grant_id: int | None = None,
+    **subject: Unpack[Subject],
 ) -> None:
     """Queue one event in this transaction: committed with it, or rolled back with it.
 
@@ -96,11 +100,7 @@ def record(
         department_id=actor.department_id if actor else None,
         action=action,
         resource_type=resource_type,
-        resource_id=resource_id,
-        outcome=outcome,
-        patient_id=patient_id,
-        patients=patients,
-        emergency_grant_id=emergency_grant_id,
+        **subject,
     )
     session.info.setdefault(_PENDING, []).append(event)
     before_commit(session, _flush)
@@ -112,11 +112,7 @@ def record_by(
     *,
     action: str,
     resource_type: str,
-    resource_id: int | None = None,
-    outcome: Outcome = Outcome.ALLOWED,
-    patient_id: int | None = None,
-    patients: Collection[int] = (),
-    emergency_grant_id: int | None = None,
+    **subject: Unpack[Subject],
 ) -> None:
     """`record` for an authenticated caller: the actor, his department and the request's
     origin come from the principal."""
@@ -126,11 +122,7 @@ def record_by(
         actor=actor,
         action=action,
         resource_type=resource_type,
-        resource_id=resource_id,
-        outcome=outcome,
-        patient_id=patient_id,
-        patients=patients,
-        emergency_grant_id=emergency_grant_id,
+        **subject,
     )
 
 

@@ -17,13 +17,14 @@ and tests/records/test_reads.py holds their answers to each other.
 """
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from fastapi import Request, Response
 
 from app.audit import service as audit
 from app.audit.repository import NewEvent
+from app.audit.service import Subject
 from app.core.context import RequestMeta
 from app.core.db import driver_connection, utcnow
 from app.core.dependencies import request_meta
@@ -161,7 +162,7 @@ async def _run(request: Request, claims: TokenClaims, statement: str, *args: Any
 
 
 def _event(
-    meta: RequestMeta, caller: Any, action: str, resource_type: str, **fields: Any
+    meta: RequestMeta, caller: Any, action: str, resource_type: str, **subject: Unpack[Subject]
 ) -> NewEvent:
     """One event of the caller's access, as `audit.record_by` makes it."""
     return audit.new_event(
@@ -170,7 +171,7 @@ def _event(
         department_id=caller["caller_department_id"],
         action=action,
         resource_type=resource_type,
-        **fields,
+        **subject,
     )
 
 
