@@ -14,6 +14,7 @@ from app.core.errors import InvalidInput
 T = TypeVar("T")
 AnySelect = TypeVar("AnySelect", bound=Select[Any])
 MAX_LIMIT = 200
+MAX_CURSOR_LENGTH = 64
 DEFAULT_LIMIT = 50
 _PREFIX = "after:"
 
@@ -57,7 +58,10 @@ async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
-        Query(max_length=64, description="Opaque cursor from the previous page's Link header"),
+        Query(
+            max_length=MAX_CURSOR_LENGTH,
+            description="Opaque cursor from the previous page's Link header",
+        ),
     ] = None,
 ) -> Page:
     return Page(limit=limit, after_id=decode_cursor(cursor) if cursor is not None else None)

@@ -25,14 +25,19 @@ from starlette.types import Scope
 
 from app.auth.dependencies import access_claims
 from app.core.errors import InvalidInput
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    MAX_CURSOR_LENGTH,
+    MAX_LIMIT,
+    Page,
+    decode_cursor,
+)
 from app.core.responses import MAX_ID
 from app.records import reads
 
 _ONE = re.compile(r"/api/patient_records/([1-9][0-9]{0,18})/?")
 _LIST = re.compile(r"/api/patient_records/?")
 _NUMBER = re.compile(r"[1-9][0-9]{0,18}")
-_MAX_CURSOR = 64  # as `page_params` declares it
 _LIST_PARAMETERS = {"limit", "cursor", "patient_id"}
 _ARGS = "hot_read.args"  # the scope key of what `matches` parsed, for the endpoint
 
@@ -71,7 +76,7 @@ def _list(_path: re.Match[str], query: str) -> Parsed:
     cursor = given.get("cursor")
     if limit is None or ("patient_id" in given and patient_id is None):
         return None
-    if cursor is not None and len(cursor) > _MAX_CURSOR:
+    if cursor is not None and len(cursor) > MAX_CURSOR_LENGTH:
         return None
     try:
         after_id = None if cursor is None else decode_cursor(cursor)
