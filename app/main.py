@@ -8,6 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import api, docs
 from app.audit.batcher import AuditBatcher
+from app.audit.links import AuditLinker
 from app.core import handlers, observability
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
@@ -36,9 +37,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bootstrap.create_admin(
             app.state.sessionmaker, settings.first_admin_username, settings.first_admin_password
         )
+    linker = AuditLinker(app.state.sessionmaker, settings.audit_link_seconds)
+    linker.start()
     try:
         yield
     finally:
+        await linker.stop()
         if owns_engine:
             await app.state.engine.dispose()
 

@@ -1,6 +1,6 @@
 """Every model, imported once so the metadata (and Alembic) sees the whole schema."""
 
-from app.audit.models import AuditChainHead, AuditEvent, AuditEventPatient
+from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
 from app.auth.models import LoginFailure, RevokedToken, TokenFamily
 from app.core.db import Base
 from app.departments.models import Department
@@ -21,7 +21,8 @@ def include_in_autogenerate(
 __all__ = [
     "AuditChainHead",
     "AuditEvent",
-    "AuditEventPatient",
+    "AuditLinkState",
+    "AuditPatientLink",
     "Base",
     "Department",
     "DoctorProfile",

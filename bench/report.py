@@ -16,19 +16,25 @@ def _ratio(row: dict[str, Any]) -> str:
     return f"**{row['ratio']:.2f}** × ({row['ceiling']})" if row["ratio"] is not None else "—"
 
 
+def _db_cpu(row: dict[str, Any]) -> str:
+    db = row.get("db_cpu_ms_per_request")  # absent from runs before it was measured
+    return "—" if db is None else f"{db:.2f}"
+
+
 def size_table(data: dict[str, Any]) -> str:
     lines = [
         f"#### {data['size']} seed ({data['fixture']['records']:,} records, "
         f"{data['fixture']['users']:,} users), run {data['timestamp']}",
         "",
-        "| endpoint | conns | ratio to ceiling | req/s | p50 ms | p99 ms | errors | CPU ms/req |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| endpoint | conns | ratio to ceiling | req/s | p50 ms | p99 ms | errors | CPU ms/req "
+        "| DB CPU ms/req |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in data["table"]:
         lines.append(
             f"| {row['endpoint']} | {row['connections']} | {_ratio(row)} | {row['rps']:.0f} | "
             f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['errors']} | "
-            f"{row['cpu_ms_per_request']:.2f} |"
+            f"{row['cpu_ms_per_request']:.2f} | {_db_cpu(row)} |"
         )
     storm = data["login_storm"]
     if "ratio_p50" in storm:

@@ -39,6 +39,7 @@ from bench.seed import (
     SIZES,
     SeedReport,
     database_url,
+    migrate,
     seed,
     server_url,
 )
@@ -46,6 +47,14 @@ from bench.seed import (
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
+# The endpoints the targets judge, and their ceilings: measured PAIRED_ROUNDS times each,
+# their ratio is the median of the rounds'.
+PAIRED = {
+    "GET /api/patient_records/{id}": "ceiling (b) one row",
+    "GET /api/patient_records/?limit=50": "ceiling (d) 50 rows",
+}
+PAIRED_ROUNDS = 3
+ROUND_LABELS = {"", *(f"round {n}" for n in range(2, PAIRED_ROUNDS + 1))}  # not the storm's
 TARGETS = {"record_vs_b": 0.5, "list_vs_d": 0.6, "flat": 0.15, "storm": 3.0, "rss_mb": 150.0}
 MEMORY_GROWTH_TOLERANCE = 0.05  # the last window's peak may exceed the first's by 5%
 
@@ -216,6 +225,7 @@ class Bench:
         seed_file = RESULTS / f"seed-{self.size}.json"
         if self.args.reuse and asyncio.run(_seed_in_place(self.args.server, self.size)):
             print(f"[{self.size}] reusing the seeded database hms_bench_{self.size}")
+            migrate(self.url)  # a seed made before the latest migration is brought up to it
             previous = json.loads(seed_file.read_text()) if seed_file.exists() else {}
             return {"reused": True, **previous}
         print(f"[{self.size}] seeding hms_bench_{self.size} ...", flush=True)
@@ -264,10 +274,15 @@ class Bench:
     ) -> dict[str, Any]:
         """One wrk run, and the CPU the server's workers spent per request during it (a
         figure that the other load on a shared machine disturbs far less than req/s)."""
-        workers = server.workers()
+        workers, database = server.workers(), servers.database_pids()
         cpu_before = servers.cpu_seconds(workers)
+        db_before = servers.cpu_by_process(database)
         result, raw = wrk.run(self.wrk_args(target, server.base, load, token))
         cpu = servers.cpu_seconds(workers) - cpu_before
+        db_after = servers.cpu_by_process(database)
+        # Only the processes alive before and after: a backend that ended took its CPU time
+        # with it, and the pools keep theirs open throughout.
+        db_cpu = sum(db_after[pid] - db_before[pid] for pid in db_before.keys() & db_after.keys())
         entry = {
             "endpoint": target.name,
             "server": target.server,
@@ -276,16 +291,16 @@ class Bench:
             "seconds": load.seconds,
             "label": label,
             **result.as_dict(),
-            "cpu_ms_per_request": round(1000 * cpu / result.requests, 3)
-            if result.requests
-            else None,
+            "cpu_ms_per_request": _per_request(cpu, result.requests),
+            "db_cpu_ms_per_request": _per_request(db_cpu, result.requests) if database else None,
         }
         (self.work / f"wrk-{len(self.runs):02d}.txt").write_text(raw)
         self.runs.append(entry)
         print(
             f"  {target.name:<38} c{load.connections:<3} {result.rps:9.1f} req/s  "
             f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms  errors {result.errors}  "
-            f"cpu {entry['cpu_ms_per_request']} ms/req" + (f"  ({label})" if label else ""),
+            f"cpu {entry['cpu_ms_per_request']} ms/req  db {entry['db_cpu_ms_per_request']} ms/req"
+            + (f"  ({label})" if label else ""),
             flush=True,
         )
         return entry
@@ -346,6 +361,17 @@ class Bench:
                     self.measure(target, by_name["api"], load, token)
                 for target in ceilings:
                     self.measure(target, by_name["ceiling"], load, token, "after")
+                # The targets' endpoints again, each run followed by its ceiling's, so that
+                # every run of theirs lies between two of the ceiling's.
+                for round_ in range(2, PAIRED_ROUNDS + 1):
+                    for target in api_targets:
+                        ceiling = next(
+                            (c for c in ceilings if c.name == PAIRED.get(target.name)), None
+                        )
+                        if ceiling is not None:
+                            label = f"round {round_}"
+                            self.measure(target, by_name["api"], load, token, label)
+                            self.measure(ceiling, by_name["ceiling"], load, token, label)
             storm = self.login_storm(api, api_targets, token)
         time.sleep(2)
         final_rss = {str(pid): _round(servers.rss_mb(pid)) for pid in workers}
@@ -413,6 +439,11 @@ class Bench:
 
     # -- report ------------------------------------------------------------------------
 
+    def _runs_of(self, endpoint: str, connections: int) -> list[dict[str, Any]]:
+        return [
+            r for r in self.runs if r["endpoint"] == endpoint and r["connections"] == connections
+        ]
+
     def report(
         self,
         fixture: Fixture,
@@ -427,7 +458,11 @@ class Bench:
     ) -> dict[str, Any]:
         table = []
         for connections in (wrk.HEAVY.connections, wrk.SINGLE.connections):
-            runs = [r for r in self.runs if r["connections"] == connections and not r["label"]]
+            runs = [
+                r
+                for r in self.runs
+                if r["connections"] == connections and r["label"] in ROUND_LABELS
+            ]
             refs = {}
             for key, name in (("b", "ceiling (b) one row"), ("d", "ceiling (d) 50 rows")):
                 ceiling_runs = [
@@ -442,7 +477,11 @@ class Bench:
                 mine = [r for r in runs if r["endpoint"] == target.name]
                 if target.server == "api" and mine:
                     ref = refs.get(target.reference or "")
-                    table.append(_row(target.name, connections, mine, target.reference, ref))
+                    row = _row(target.name, connections, mine, target.reference, ref)
+                    ceiling = PAIRED.get(target.name)
+                    if ceiling is not None and ref:
+                        row |= _paired_ratio(mine, self._runs_of(ceiling, connections))
+                    table.append(row)
         memory = sampler.windows()
         data = {
             "size": self.size,
@@ -476,6 +515,25 @@ class Bench:
         return data
 
 
+def _paired_ratio(mine: list[dict[str, Any]], ceiling: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each run's ratio to the mean of the ceiling's runs just before and
+    just after it (the machine's drift moves both alike), when every run has both."""
+    if len(ceiling) != len(mine) + 1:
+        return {}
+    ratios = [
+        run["rps"] / statistics.mean((before["rps"], after["rps"]))
+        for run, before, after in zip(mine, ceiling, ceiling[1:], strict=False)
+    ]
+    return {
+        "ratio": round(statistics.median(ratios), 3),
+        "paired_ratios": [round(r, 3) for r in ratios],
+    }
+
+
+def _per_request(cpu_seconds: float, requests: int) -> float | None:
+    return round(1000 * cpu_seconds / requests, 3) if requests else None
+
+
 def _row(
     name: str,
     connections: int,
@@ -484,6 +542,7 @@ def _row(
     reference_rps: float | None,
 ) -> dict[str, Any]:
     rps = statistics.mean(r["rps"] for r in runs)
+    db = [r["db_cpu_ms_per_request"] for r in runs if r.get("db_cpu_ms_per_request") is not None]
     return {
         "endpoint": name,
         "connections": connections,
@@ -492,6 +551,7 @@ def _row(
         "p99_ms": round(statistics.mean(r["p99_ms"] for r in runs), 2),
         "errors": sum(r["errors"] for r in runs),
         "cpu_ms_per_request": round(statistics.mean(r["cpu_ms_per_request"] or 0 for r in runs), 3),
+        "db_cpu_ms_per_request": round(statistics.mean(db), 3) if db else None,
         "ceiling": reference,
         "ratio": round(rps / reference_rps, 3) if reference_rps else None,
     }
@@ -541,13 +601,13 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 def _print_table(data: dict[str, Any]) -> None:
     print(f"\n== {data['size']} seed ({data['fixture']['records']:,} records) ==")
     print(f"{'endpoint':<38} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'errors':>6} {'x ceiling':>10} {'cpu ms/req':>10}")  # fmt: skip
+          f"{'errors':>6} {'x ceiling':>10} {'cpu ms/req':>10} {'db ms/req':>9}")  # fmt: skip
     for row in data["table"]:
         ratio = f"{row['ratio']:.2f} ({row['ceiling']})" if row["ratio"] is not None else ""
         print(
             f"{row['endpoint']:<38} {row['connections']:>5} {row['rps']:>9.1f} "
             f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>6} {ratio:>10} "
-            f"{row['cpu_ms_per_request']:>10.2f}"
+            f"{row['cpu_ms_per_request']:>10.2f} {_fmt(row.get('db_cpu_ms_per_request')):>9}"
         )
     storm = data["login_storm"]
     if "ratio_p50" in storm:

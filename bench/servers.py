@@ -111,13 +111,29 @@ def _children(pid: int) -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time consumed so far by these processes (their threads included)."""
+    return sum(cpu_by_process(pids).values())
+
+
+def cpu_by_process(pids: list[int]) -> dict[int, float]:
+    """Each live process's CPU time so far (exited ones are left out)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found = {}
     for pid in pids:
         fields = _read(f"/proc/{pid}/stat").rpartition(")")[2].split()
         if len(fields) > 12:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+            found[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return found
+
+
+def database_pids() -> list[int]:
+    """The local PostgreSQL server's processes (none when it runs elsewhere): their CPU is
+    the database's share of a request's cost, which the workers' CPU does not show."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        name = _read(str(stat)).partition("(")[2].partition(")")[0]
+        if name == "postgres":
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 def rss_mb(pid: int) -> float | None:

@@ -30,7 +30,7 @@ from tests.factories import (
 )
 
 ITEMS = 55  # more than the larger page, so both pages have a next one
-AUDIT_TABLES = ("audit_events", "audit_chain_head", "audit_event_patients")
+AUDIT_TABLES = ("audit_events", "audit_chain_head", "audit_patient_links")
 MAX_AUDIT_STATEMENTS = 4
 
 

@@ -29,7 +29,8 @@ class AuditEvent(Base):
     emergency_grant_id: Mapped[int | None] = mapped_column(BigId)
     # Whose data was touched, and the actor's department then: the patient's access log.
     # One patient in patient_id; several (a list page) in patient_ids, the sorted distinct
-    # ids as compact JSON (`[3,17,42]`), chained with the rest and indexed by the links.
+    # ids as compact JSON (`[3,17,42]`), chained with the rest and indexed by the links
+    # (AuditPatientLink).
     patient_id: Mapped[int | None] = mapped_column(BigId)
     department_id: Mapped[int | None] = mapped_column(BigId)
     patient_ids: Mapped[str | None] = mapped_column(Text)
@@ -37,20 +38,32 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class AuditEventPatient(Base):
-    """One patient of an event that touched several: the patient's access log finds the
-    event through this (patient_id, event_id) key. Append-only, like the events.
+class AuditPatientLink(Base):
+    """Up to `links.EVENTS_PER_LINK` events of one patient among several (a list page): the
+    patient's access log finds them through the (patient_id, first_event_id) key, newest
+    first. Written by `audit.links` shortly after the events, from their chained
+    `patient_ids`; append-only, like the events.
 
-    No foreign key to the event: every append writes the links in the statement (or the
-    transaction) that writes the event. A key would cost a check per link in the hot reads'
-    appends, and PostgreSQL would refuse a TRUNCATE of the events for it, before their
-    append-only guard could.
+    `event_ids` is the events' ids as a compact JSON array, the smallest of them
+    `first_event_id`. One linking run writes one row per patient (more when it has many
+    events): a patient's rows cover disjoint, ascending stretches of the chain.
     """
 
-    __tablename__ = "audit_event_patients"
+    __tablename__ = "audit_patient_links"
 
     patient_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    first_event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_ids: Mapped[str] = mapped_column(Text)
+
+
+class AuditLinkState(Base):
+    """The single row naming the last event `audit.links` has linked: every event after it
+    is read straight from the chain by the access logs until it is linked."""
+
+    __tablename__ = "audit_link_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    linked_event_id: Mapped[int] = mapped_column(BigId)
 
 
 class AuditChainHead(Base):

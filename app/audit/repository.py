@@ -6,16 +6,29 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-import orjson
-from sqlalchemy import func, insert, select, text, union_all, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Select,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import CONTENT_FIELDS, digest_of, link
-from app.audit.models import AuditChainHead, AuditEvent, AuditEventPatient
+from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
 from app.core.pagination import written
 from app.users.models import User
 
 CHAIN_HEAD_ID = 1
+LINK_STATE_ID = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +50,11 @@ class NewEvent:
         return digest_of(*_content(self))
 
 
-# The patients of the inserted events that name several, linked to them in the same
-# statement (PostgreSQL runs a data-modifying CTE even though nothing reads it).
-_LINK_PATIENTS = """
-    patients AS (
-        INSERT INTO audit_event_patients (patient_id, event_id)
-        SELECT patient.id::bigint, event.id
-        FROM event CROSS JOIN LATERAL json_array_elements_text(event.patient_ids::json)
-            AS patient(id)
-    )"""
-
 # One round trip on PostgreSQL: lock the head, insert the event chained to it, move the head.
 # The head's row lock is what makes concurrent appends (any process) form a single chain:
 # a second transaction waits here until the first commits, then reads its hash.
 _APPEND_POSTGRES = text(
-    f"""
+    """
     WITH head AS (
         SELECT last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE
     ), event AS (
@@ -63,8 +66,8 @@ _APPEND_POSTGRES = text(
                :request_id, :emergency_grant_id, :patient_id, :department_id, :patient_ids,
                encode(sha256(convert_to(head.last_hash || :digest, 'UTF8')), 'hex')
         FROM head
-        RETURNING id, hash, patient_ids
-    ), {_LINK_PATIENTS}
+        RETURNING id, hash
+    )
     UPDATE audit_chain_head SET last_event_id = event.id, last_hash = event.hash
     FROM event WHERE audit_chain_head.id = 1
     """
@@ -101,22 +104,17 @@ _APPEND_MANY_SQL = """
             input.emergency_grant_id, input.patient_id, input.department_id,
             input.patient_ids, chain.hash
         FROM input JOIN chain ON chain.n = input.n ORDER BY input.n
-        RETURNING id, patient_ids
-    ), {_LINK_PATIENTS}
+        RETURNING id
+    )
     UPDATE audit_chain_head
     SET last_event_id = (SELECT max(id) FROM event),
         last_hash = (SELECT hash FROM chain ORDER BY n DESC LIMIT 1)
     WHERE id = 1
 """
 _COLUMNS = (*CONTENT_FIELDS, "digest")
-_APPEND_MANY_POSTGRES = text(
-    _APPEND_MANY_SQL.format(
-        _LINK_PATIENTS=_LINK_PATIENTS, **{name: f":{name}" for name in _COLUMNS}
-    )
-)
+_APPEND_MANY_POSTGRES = text(_APPEND_MANY_SQL.format(**{name: f":{name}" for name in _COLUMNS}))
 # The same statement for asyncpg itself (numbered parameters), see append_on_driver.
 _APPEND_MANY_DRIVER = _APPEND_MANY_SQL.format(
-    _LINK_PATIENTS=_LINK_PATIENTS,
     **{name: f"${number}" for number, name in enumerate(_COLUMNS, 1)},
 )
 
@@ -161,21 +159,13 @@ async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
         last_hash = link(last_hash or "", event.digest())
         rows.append({**_fields(event), "hash": last_hash})
     # RETURNING promises no order on SQLite, but ids are taken in insertion order under the
-    # write lock: sorted, they are the events' in turn (the walk by id relies on it too).
+    # write lock: the largest is the last event's (the walk by id relies on it too).
     inserted = (await session.execute(insert(AuditEvent).returning(AuditEvent.id), rows)).scalars()
-    ids = sorted(inserted)
-    links = [
-        {"patient_id": patient_id, "event_id": event_id}
-        for event, event_id in zip(events, ids, strict=True)
-        if event.patient_ids is not None
-        for patient_id in orjson.loads(event.patient_ids)
-    ]
-    if links:
-        await session.execute(insert(AuditEventPatient), links)
+    last_id = max(inserted)
     await session.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == CHAIN_HEAD_ID)
-        .values(last_event_id=ids[-1], last_hash=last_hash)
+        .values(last_event_id=last_id, last_hash=last_hash)
     )
 
 
@@ -307,22 +297,26 @@ async def access_log(
     session: AsyncSession, patient_id: int, *, limit: int, before_id: int | None
 ) -> list[AccessLogRow]:
     """Events that touched one patient's data, newest first, with the actor's name and role:
-    those naming him alone (patient_id) and the pages naming him among others (the links).
+    those naming him alone (patient_id), the pages naming him among others that are linked
+    (audit.links), and those not linked yet, read from the chain after the link mark.
 
-    Each of the two walks its own index backwards, (patient_id, id) and the links' key,
-    for at most a page; the newest of both make the page. Keyset pages by descending id.
+    Each of the three walks its own index backwards ((patient_id, id), the links' key, the
+    events' key down to the mark) for at most a page; the newest of all make the page.
+    Keyset pages by descending id.
     """
+    rows = limit + 1
     direct = select(AuditEvent.id.label("id")).where(AuditEvent.patient_id == patient_id)
-    linked = select(AuditEventPatient.event_id.label("id")).where(
-        AuditEventPatient.patient_id == patient_id
+    unlinked = select(AuditEvent.id.label("id")).where(
+        AuditEvent.id > _link_mark(), AuditEvent.patient_ids.is_not(None), _names(patient_id)
     )
     if before_id is not None:
         direct = direct.where(AuditEvent.id < before_id)
-        linked = linked.where(AuditEventPatient.event_id < before_id)
+        unlinked = unlinked.where(AuditEvent.id < before_id)
+    linked = _linked(session, patient_id, rows, before_id)
     # Each inside a subquery: SQLite takes no ORDER BY or LIMIT on a member of a UNION.
     newest = [
-        query.order_by(query.selected_columns.id.desc()).limit(written(limit + 1)).subquery()
-        for query in (direct, linked)
+        query.order_by(query.selected_columns.id.desc()).limit(written(rows)).subquery()
+        for query in (direct, linked, unlinked)
     ]
     hits = union_all(*(select(page.c.id) for page in newest)).subquery()
     query = (
@@ -340,6 +334,36 @@ async def access_log(
         .join(hits, hits.c.id == AuditEvent.id)
         .outerjoin(User, User.id == AuditEvent.actor_id)
         .order_by(AuditEvent.id.desc())
-        .limit(written(limit + 1))
+        .limit(written(rows))
     )
     return [AccessLogRow(*row) for row in await session.execute(query)]
+
+
+def _link_mark() -> ColumnElement[int]:
+    return select(AuditLinkState.linked_event_id).where(AuditLinkState.id == 1).scalar_subquery()
+
+
+def _names(patient_id: int) -> ColumnElement[bool]:
+    """The event's patient_ids (canonical: `[3,17,42]`) name this patient."""
+    delimited = func.replace(func.replace(AuditEvent.patient_ids, "[", ","), "]", ",")
+    return delimited.contains(f",{patient_id},")
+
+
+def _linked(
+    session: AsyncSession, patient_id: int, rows: int, before_id: int | None
+) -> Select[Any]:
+    """The ids in the patient's newest `rows` link rows before the cursor: each row holds
+    at least one such id, and a later row only later ones, so these rows are enough."""
+    links = select(AuditPatientLink.event_ids).where(AuditPatientLink.patient_id == patient_id)
+    if before_id is not None:
+        links = links.where(AuditPatientLink.first_event_id < before_id)
+    newest = links.order_by(AuditPatientLink.first_event_id.desc()).limit(written(rows)).subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        ids = func.json_array_elements_text(cast(newest.c.event_ids, JSON)).table_valued("value")
+    else:
+        ids = func.json_each(newest.c.event_ids).table_valued("value")
+    event_id = cast(ids.c.value, BigInteger)
+    query = select(event_id.label("id")).select_from(newest).join(ids, true())
+    if before_id is not None:
+        query = query.where(event_id < before_id)
+    return query

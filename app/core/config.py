@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
     access_log: bool = True  # one line per request; off, only the 5xx ones
+    # How often each process links list pages' events to their patients (audit.links).
+    audit_link_seconds: float = Field(default=2.0, gt=0)
     web_concurrency: int = Field(default=1, ge=1)
 
     @field_validator("database_url")

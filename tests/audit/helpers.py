@@ -2,10 +2,13 @@
 
 from collections.abc import Collection
 
-from sqlalchemy import text
+import orjson
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.audit.links import link_pending
+from app.audit.models import AuditPatientLink
 from app.core.context import RequestMeta
 from app.core.db import commit
 
@@ -45,8 +48,11 @@ async def event_ids(session: AsyncSession) -> list[int]:
 
 
 async def patient_links(session: AsyncSession) -> list[tuple[int, int]]:
-    query = text("SELECT event_id, patient_id FROM audit_event_patients ORDER BY event_id, 2")
-    return [(row.event_id, row.patient_id) for row in await session.execute(query)]
+    """Link the events pending (as the background linking would), then every (event,
+    patient) pair that the links hold, in order."""
+    await link_pending(session)
+    links = await session.execute(select(AuditPatientLink.patient_id, AuditPatientLink.event_ids))
+    return sorted((event, patient) for patient, events in links for event in orjson.loads(events))
 
 
 async def lift_append_only_guard(session: AsyncSession) -> None:

@@ -27,15 +27,16 @@ async def test_update_and_delete_are_refused(db: AsyncSession, statement: str) -
 @pytest.mark.parametrize(
     "statement",
     [
-        "UPDATE audit_event_patients SET patient_id = 4 WHERE patient_id = 3",
-        "DELETE FROM audit_event_patients WHERE patient_id = 3",
+        "UPDATE audit_patient_links SET patient_id = 4 WHERE patient_id = 3",
+        "DELETE FROM audit_patient_links WHERE patient_id = 3",
     ],
 )
 async def test_links_to_patients_are_append_only_too(db: AsyncSession, statement: str) -> None:
     await write_events(db, 2, patients=[3, 5])
     links = await patient_links(db)
     assert len(links) == 4
-    with pytest.raises(DBAPIError, match="audit_event_patients is append-only"):
+    await db.commit()
+    with pytest.raises(DBAPIError, match="audit_patient_links is append-only"):
         await db.execute(text(statement))
     await db.rollback()
     assert await patient_links(db) == links
@@ -48,15 +49,17 @@ async def test_links_to_patients_are_append_only_too(db: AsyncSession, statement
         ("UPDATE audit_events SET hash = repeat('0', 64)", "audit_events"),
         ("DELETE FROM audit_events", "audit_events"),
         ("TRUNCATE audit_events", "audit_events"),
-        ("UPDATE audit_event_patients SET event_id = 0", "audit_event_patients"),
-        ("DELETE FROM audit_event_patients", "audit_event_patients"),
-        ("TRUNCATE audit_event_patients", "audit_event_patients"),
+        ("UPDATE audit_patient_links SET first_event_id = 0", "audit_patient_links"),
+        ("DELETE FROM audit_patient_links", "audit_patient_links"),
+        ("TRUNCATE audit_patient_links", "audit_patient_links"),
     ],
 )
 async def test_postgres_refuses_with_insufficient_privilege(
     db: AsyncSession, statement: str, table: str
 ) -> None:
     await write_events(db, 2, patients=[3, 5])
+    await patient_links(db)
+    await db.commit()
     with pytest.raises(DBAPIError) as refused:
         await db.execute(text(statement))
     assert refused.value.orig.sqlstate == "42501"  # type: ignore[union-attr]

@@ -1,5 +1,6 @@
 """A page of a list is one audit event: one patient named in `patient_id`, several in
-`patient_ids` and linked to the event, so that each patient's access log shows the page."""
+`patient_ids` and linked to the event (audit.links), so that each patient's access log
+shows the page."""
 
 from collections.abc import Collection
 from typing import Any
@@ -125,7 +126,7 @@ async def test_each_page_is_one_event_naming_its_patients(
 
 
 @pytest.mark.parametrize("per_transaction", [1, 3], ids=["one event", "several events"])
-async def test_every_append_links_the_patients_of_an_event_naming_several(
+async def test_the_patients_of_every_append_naming_several_are_linked(
     db: AsyncSession, per_transaction: int
 ) -> None:
     """The session's appends: on PostgreSQL the one-event and the many-event statements."""
@@ -138,7 +139,7 @@ async def test_every_append_links_the_patients_of_an_event_naming_several(
 
 
 @pytest.mark.postgres_only  # the hot reads' group commit appends on the driver
-async def test_the_driver_append_links_the_patients_of_each_event_in_its_batch(
+async def test_the_patients_of_each_event_of_a_driver_batch_are_linked(
     db: AsyncSession,
 ) -> None:
     meta = RequestMeta(ip="192.0.2.1", request_id="batch")

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import event
 
 from app.audit.chain import canonical_patient_ids
+from app.audit.links import link_pending
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.main import create_app
 from app.records import reads
@@ -37,7 +38,7 @@ GUARDED = {
     "patient_records",
     "patient_record_versions",
     "audit_events",
-    "audit_event_patients",
+    "audit_patient_links",
     "token_families",
     "revoked_tokens",
 }
@@ -77,12 +78,6 @@ async def _seed_history(url: str, patients: list[int], actor: int) -> None:
             columns=("at", "actor_id", "action", "resource_type", "outcome", "ip",
                      "request_id", "patient_ids", "department_id", "hash"),
         )  # fmt: skip
-        await conn.execute(
-            """INSERT INTO audit_event_patients (patient_id, event_id)
-               SELECT patient::bigint, id FROM audit_events,
-                   json_array_elements_text(patient_ids::json) AS patient
-               WHERE patient_ids IS NOT NULL"""
-        )
         await conn.copy_records_to_table(
             "token_families",
             records=(
@@ -97,10 +92,22 @@ async def _seed_history(url: str, patients: list[int], actor: int) -> None:
             records=((f"{n:032x}", soon) for n in range(PAST_LOGINS)),
             columns=("jti", "expires_at"),
         )
-        for table in ("audit_events", "audit_event_patients", "token_families", "revoked_tokens"):
+        await _link(url)
+        for table in ("audit_events", "audit_patient_links", "token_families", "revoked_tokens"):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
     finally:
         await conn.close()
+
+
+async def _link(url: str) -> None:
+    """The pages' links, as the background linking leaves them (audit.links)."""
+    engine = create_engine(make_settings(url))
+    try:
+        async with create_sessionmaker(engine)() as session:
+            assert await link_pending(session, limit=AUDIT_EVENTS + LIST_PAGES) > 0
+            await session.commit()
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="module")
