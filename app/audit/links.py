@@ -25,7 +25,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent, AuditLinkState, AuditPatientLink
-from app.audit.repository import LINK_STATE_ID
+from app.audit.repository import CHAIN_HEAD_ID, LINK_STATE_ID
 from app.core.db import commit
 
 logger = logging.getLogger("app.audit")
@@ -41,8 +41,13 @@ _LINK_ON_POSTGRES = text(
         SELECT linked_event_id FROM audit_link_state WHERE id = {LINK_STATE_ID}
         FOR UPDATE SKIP LOCKED
     ), events AS (
-        SELECT e.id, e.patient_ids FROM audit_events e, mark
-        WHERE e.id > mark.linked_event_id ORDER BY e.id LIMIT :limit
+        -- Values, not joined rows, bounding the key on both sides: an index range that
+        -- the planner prices as small however stale its statistics of the trail (one
+        -- bound it prices at a third of the table: read whole, or walked from the start).
+        SELECT id, patient_ids FROM audit_events
+        WHERE id > (SELECT linked_event_id FROM mark)
+          AND id <= (SELECT last_event_id FROM audit_chain_head WHERE id = {CHAIN_HEAD_ID})
+        ORDER BY id LIMIT :limit
     ), named AS (
         SELECT patient.id::bigint AS patient_id, events.id AS event_id,
                (row_number() OVER (PARTITION BY patient.id::bigint ORDER BY events.id) - 1)

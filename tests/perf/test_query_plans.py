@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from app.audit import links
 from app.audit.chain import canonical_patient_ids
 from app.audit.links import link_pending
 from app.core.db import create_engine, create_sessionmaker, utcnow
@@ -92,6 +93,7 @@ async def _seed_history(url: str, patients: list[int], actor: int) -> None:
             records=((f"{n:032x}", soon) for n in range(PAST_LOGINS)),
             columns=("jti", "expires_at"),
         )
+        await conn.execute(HEAD_AFTER_COPY)
         await _link(url)
         for table in ("audit_events", "audit_patient_links", "token_families", "revoked_tokens"):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
@@ -99,12 +101,16 @@ async def _seed_history(url: str, patients: list[int], actor: int) -> None:
         await conn.close()
 
 
-async def _link(url: str) -> None:
+# Events copied in bypass the appends: the chain head names the last, as an append would.
+HEAD_AFTER_COPY = "UPDATE audit_chain_head SET last_event_id = (SELECT max(id) FROM audit_events)"
+
+
+async def _link(url: str, events: int = AUDIT_EVENTS + LIST_PAGES) -> None:
     """The pages' links, as the background linking leaves them (audit.links)."""
     engine = create_engine(make_settings(url))
     try:
         async with create_sessionmaker(engine)() as session:
-            assert await link_pending(session, limit=AUDIT_EVENTS + LIST_PAGES) > 0
+            assert await link_pending(session, limit=events) == events
             await session.commit()
     finally:
         await engine.dispose()
@@ -145,10 +151,15 @@ async def seeded(fresh_database_url: Any) -> dict[str, Any]:
     }
 
 
-def _scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    yield plan.get("Node Type", ""), plan.get("Relation Name", "")
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
     for child in plan.get("Plans", []):
-        yield from _scans(child)
+        yield from _nodes(child)
+
+
+def _scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for node in _nodes(plan):
+        yield node.get("Node Type", ""), node.get("Relation Name", "")
 
 
 async def _login(client: httpx.AsyncClient, username: str) -> dict[str, str]:
@@ -292,3 +303,45 @@ async def test_hot_lists_have_a_generic_plan_as_cheap_as_a_custom_one(
         await conn.close()
     for name, cost in costs.items():
         assert cost["force_generic_plan"] <= 1.1 * cost["force_custom_plan"], (name, cost)
+
+
+HISTORY = 25_000
+
+
+async def test_a_linking_run_reads_only_the_events_after_the_mark(
+    fresh_database_url: Any,
+) -> None:
+    """Statistics taken while the trail was empty (a new deployment, or autovacuum behind):
+    a run must still start at the mark, not walk the chain up to it."""
+    url: str = await fresh_database_url()
+    conn = await asyncpg.connect(server_url(url))
+    try:
+        await conn.execute("VACUUM (ANALYZE) audit_events")
+        await conn.copy_records_to_table(
+            "audit_events",
+            records=(
+                (utcnow(), 1, "record.list", "record", "allowed", f"[{n},{n + 1}]", "0" * 64)
+                for n in range(HISTORY)
+            ),
+            columns=("at", "actor_id", "action", "resource_type", "outcome", "patient_ids",
+                     "hash"),
+        )  # fmt: skip
+        await conn.execute(HEAD_AFTER_COPY)
+        await _link(url, HISTORY)
+        transaction = conn.transaction()
+        await transaction.start()  # EXPLAIN ANALYZE runs the statement: rolled back below
+        try:
+            statement = str(links._LINK_ON_POSTGRES).replace(":limit", "$1")
+            plan = await conn.fetchval(
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, links.EVENTS_PER_RUN
+            )
+        finally:
+            await transaction.rollback()
+    finally:
+        await conn.close()
+    read = [
+        node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        for node in _nodes(json.loads(plan)[0]["Plan"])
+        if node.get("Relation Name") == "audit_events"
+    ]
+    assert read == [0]  # the history is linked: nothing after the mark
