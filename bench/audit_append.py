@@ -14,11 +14,11 @@ import argparse
 import asyncio
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 
 from app.audit.repository import NewEvent, append_on_driver
+from bench import servers
 from bench.audit_verify import DEFAULT_SERVER, create_database, drop_database, migrate
 
 
@@ -36,12 +36,6 @@ def events(count: int) -> list[NewEvent]:
     ]  # fmt: skip
 
 
-def backend_cpu_seconds(pid: int) -> float:
-    """utime + stime of a server process (clock ticks of 1/100 s on Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
-
-
 async def measure(url: str, sizes: list[int], runs: int) -> None:
     connection = await asyncpg.connect(url)
     try:
@@ -55,13 +49,13 @@ async def measure(url: str, sizes: list[int], runs: int) -> None:
             wall, cpu, server = (
                 time.perf_counter(),
                 time.process_time(),
-                backend_cpu_seconds(backend),
+                servers.cpu_seconds([backend]),
             )
             for _ in range(count):
                 await append_on_driver(connection, batch)
             wall = (time.perf_counter() - wall) / count * 1000
             cpu = (time.process_time() - cpu) / count * 1000
-            server = (backend_cpu_seconds(backend) - server) / count * 1000
+            server = (servers.cpu_seconds([backend]) - server) / count * 1000
             per_event = server * 1000 / size
             print(f"{size:>6} {wall:>8.2f} {cpu:>10.2f} {server:>10.2f} {per_event:>16.1f}")
     finally:

@@ -54,7 +54,7 @@ PAIRED = {
     "GET /api/patient_records/?limit=50": "ceiling (d) 50 rows",
 }
 PAIRED_ROUNDS = 3
-ROUND_LABELS = {"", *(f"round {n}" for n in range(2, PAIRED_ROUNDS + 1))}  # not the storm's
+ROUND_LABELS = ("", *(f"round {n}" for n in range(2, PAIRED_ROUNDS + 1)))  # not the storm's
 TARGETS = {"record_vs_b": 0.5, "list_vs_d": 0.6, "flat": 0.15, "storm": 3.0, "rss_mb": 150.0}
 MEMORY_GROWTH_TOLERANCE = 0.05  # the last window's peak may exceed the first's by 5%
 
@@ -351,6 +351,7 @@ class Bench:
         for target in available:
             wrk.run(self.wrk_args(target, base[target.server], wrk.Load(2, 32, 2), token))
 
+        paired = [(t, c) for t in api_targets for c in ceilings if c.name == PAIRED.get(t.name)]
         workers = api.workers()
         print(f"[{self.size}] measuring (API workers {workers})", flush=True)
         with servers.MemorySampler(workers) as sampler:
@@ -363,15 +364,10 @@ class Bench:
                     self.measure(target, by_name["ceiling"], load, token, "after")
                 # The targets' endpoints again, each run followed by its ceiling's, so that
                 # every run of theirs lies between two of the ceiling's.
-                for round_ in range(2, PAIRED_ROUNDS + 1):
-                    for target in api_targets:
-                        ceiling = next(
-                            (c for c in ceilings if c.name == PAIRED.get(target.name)), None
-                        )
-                        if ceiling is not None:
-                            label = f"round {round_}"
-                            self.measure(target, by_name["api"], load, token, label)
-                            self.measure(ceiling, by_name["ceiling"], load, token, label)
+                for label in ROUND_LABELS[1:]:
+                    for target, ceiling in paired:
+                        self.measure(target, by_name["api"], load, token, label)
+                        self.measure(ceiling, by_name["ceiling"], load, token, label)
             storm = self.login_storm(api, api_targets, token)
         time.sleep(2)
         final_rss = {str(pid): _round(servers.rss_mb(pid)) for pid in workers}

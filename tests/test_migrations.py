@@ -125,3 +125,56 @@ async def test_a_chain_written_before_patient_ids_still_verifies(fresh_database_
         report = await verify_chain(session)
     await engine.dispose()
     assert (report.ok, report.events) == (True, 3)
+
+
+async def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        rows = [tuple(row) for row in await connection.execute(text(query))]
+    await engine.dispose()
+    return rows
+
+
+async def test_patient_links_move_to_rows_of_events_and_back(fresh_database_url: Any) -> None:
+    url = await fresh_database_url()
+    config = alembic_config(url)
+    await asyncio.to_thread(command.downgrade, config, "0004")
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        ids = []
+        for patients in ("[3,5]", "[4,5]"):
+            ids.append(
+                await connection.scalar(
+                    text(
+                        "INSERT INTO audit_events (at, actor_id, action, resource_type, "
+                        "outcome, patient_ids, hash) VALUES (:at, 7, 'record.list', 'record', "
+                        "'allowed', :patients, :hash) RETURNING id"
+                    ),
+                    {"at": utcnow(), "patients": patients, "hash": "0" * 64},
+                )
+            )
+        first, second = ids
+        await connection.execute(
+            text(
+                "INSERT INTO audit_event_patients (patient_id, event_id) "
+                f"VALUES (3, {first}), (5, {first}), (4, {second}), (5, {second})"
+            )
+        )
+    await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await _rows(
+        url,
+        "SELECT patient_id, first_event_id, event_ids FROM audit_patient_links ORDER BY 1, 2",
+    ) == [
+        (3, first, f"[{first}]"),
+        (4, second, f"[{second}]"),
+        (5, first, f"[{first}]"),
+        (5, second, f"[{second}]"),
+    ]
+    assert await _rows(url, "SELECT linked_event_id FROM audit_link_state") == [(second,)]
+
+    await asyncio.to_thread(command.downgrade, config, "0004")
+    assert await _rows(
+        url, "SELECT patient_id, event_id FROM audit_event_patients ORDER BY 1, 2"
+    ) == [(3, first), (4, second), (5, first), (5, second)]

@@ -28,45 +28,29 @@ depends_on: str | Sequence[str] | None = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-# The links are append-only as the events are (0001): the database refuses the rest.
-POSTGRES_GUARD = [
-    """CREATE FUNCTION audit_patient_links_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN
-           RAISE EXCEPTION 'audit_patient_links is append-only: % refused', TG_OP
-               USING ERRCODE = 'insufficient_privilege';
-       END $$""",
-    """CREATE TRIGGER audit_patient_links_append_only
-       BEFORE UPDATE OR DELETE ON audit_patient_links
-       FOR EACH ROW EXECUTE FUNCTION audit_patient_links_append_only()""",
-    """CREATE TRIGGER audit_patient_links_no_truncate BEFORE TRUNCATE ON audit_patient_links
-       FOR EACH STATEMENT EXECUTE FUNCTION audit_patient_links_append_only()""",
-]
-SQLITE_GUARD = [
-    """CREATE TRIGGER audit_patient_links_no_update BEFORE UPDATE ON audit_patient_links
-       BEGIN SELECT RAISE(ABORT, 'audit_patient_links is append-only: UPDATE refused'); END""",
-    """CREATE TRIGGER audit_patient_links_no_delete BEFORE DELETE ON audit_patient_links
-       BEGIN SELECT RAISE(ABORT, 'audit_patient_links is append-only: DELETE refused'); END""",
-]
 
-# 0004's table and guard, for the downgrade.
-OLD_POSTGRES_GUARD = [
-    """CREATE FUNCTION audit_event_patients_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN
-           RAISE EXCEPTION 'audit_event_patients is append-only: % refused', TG_OP
-               USING ERRCODE = 'insufficient_privilege';
-       END $$""",
-    """CREATE TRIGGER audit_event_patients_append_only
-       BEFORE UPDATE OR DELETE ON audit_event_patients
-       FOR EACH ROW EXECUTE FUNCTION audit_event_patients_append_only()""",
-    """CREATE TRIGGER audit_event_patients_no_truncate BEFORE TRUNCATE ON audit_event_patients
-       FOR EACH STATEMENT EXECUTE FUNCTION audit_event_patients_append_only()""",
-]
-OLD_SQLITE_GUARD = [
-    """CREATE TRIGGER audit_event_patients_no_update BEFORE UPDATE ON audit_event_patients
-       BEGIN SELECT RAISE(ABORT, 'audit_event_patients is append-only: UPDATE refused'); END""",
-    """CREATE TRIGGER audit_event_patients_no_delete BEFORE DELETE ON audit_event_patients
-       BEGIN SELECT RAISE(ABORT, 'audit_event_patients is append-only: DELETE refused'); END""",
-]
+def append_only_guard(table: str) -> list[str]:
+    """The statements by which the database refuses to change or remove `table`'s rows, as
+    0001 made them for the events."""
+    if op.get_bind().dialect.name != "postgresql":
+        return [
+            f"""CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table}
+               BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END"""
+            for verb in ("UPDATE", "DELETE")
+        ]
+    return [
+        f"""CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+               RAISE EXCEPTION '{table} is append-only: % refused', TG_OP
+                   USING ERRCODE = 'insufficient_privilege';
+           END $$""",
+        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+           FOR EACH ROW EXECUTE FUNCTION {table}_append_only()""",
+        f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+           FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()""",
+    ]
+
+
 # Every (patient, event) pair that the events' patient_ids name.
 NAMED_PATIENTS = {
     "postgresql": """
@@ -108,7 +92,7 @@ def upgrade() -> None:
         "SELECT 1, coalesce(max(id), 0) FROM audit_events"
     )
     op.drop_table("audit_event_patients")  # its triggers go with it
-    for statement in POSTGRES_GUARD if _postgres() else SQLITE_GUARD:
+    for statement in append_only_guard("audit_patient_links"):
         op.execute(statement)
     if _postgres():
         op.execute("DROP FUNCTION audit_event_patients_append_only()")
@@ -123,7 +107,7 @@ def downgrade() -> None:
     )
     dialect = op.get_bind().dialect.name
     op.execute(f"INSERT INTO audit_event_patients (patient_id, event_id) {NAMED_PATIENTS[dialect]}")
-    for statement in OLD_POSTGRES_GUARD if _postgres() else OLD_SQLITE_GUARD:
+    for statement in append_only_guard("audit_event_patients"):  # 0004's
         op.execute(statement)
     op.drop_table("audit_link_state")
     op.drop_table("audit_patient_links")  # its triggers go with it
