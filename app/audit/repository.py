@@ -307,7 +307,7 @@ async def access_log(
     rows = limit + 1
     direct = select(AuditEvent.id.label("id")).where(AuditEvent.patient_id == patient_id)
     unlinked = select(AuditEvent.id.label("id")).where(
-        AuditEvent.id > _link_mark(), AuditEvent.patient_ids.is_not(None), _names(patient_id)
+        _not_linked_yet(), AuditEvent.patient_ids.is_not(None), _names(patient_id)
     )
     if before_id is not None:
         direct = direct.where(AuditEvent.id < before_id)
@@ -339,8 +339,12 @@ async def access_log(
     return [AccessLogRow(*row) for row in await session.execute(query)]
 
 
-def _link_mark() -> ColumnElement[int]:
-    return select(AuditLinkState.linked_event_id).where(AuditLinkState.id == 1).scalar_subquery()
+def _not_linked_yet() -> ColumnElement[bool]:
+    """The events after the link mark, up to the chain's head. Bounded on both sides, the
+    range is one the planner prices as small however stale its statistics of the trail."""
+    mark = select(AuditLinkState.linked_event_id).where(AuditLinkState.id == LINK_STATE_ID)
+    head = select(AuditChainHead.last_event_id).where(AuditChainHead.id == CHAIN_HEAD_ID)
+    return AuditEvent.id.between(mark.scalar_subquery() + 1, head.scalar_subquery())
 
 
 def _names(patient_id: int) -> ColumnElement[bool]:
