@@ -44,6 +44,9 @@ class AuditBatcher:
         batch: list[tuple[Sequence[NewEvent], asyncio.Future[None]]] = []
         try:
             while self._waiting:
+                # One turn of the event loop first: requests whose reads came back in the
+                # same poll join this append instead of waiting for the next.
+                await asyncio.sleep(0)
                 batch, self._waiting = self._waiting, []
                 events = [event for events, _ in batch for event in events]
                 _settle(batch, await self._append(events, bind))
