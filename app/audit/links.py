@@ -21,10 +21,10 @@ import logging
 from collections import defaultdict
 
 import orjson
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.audit.models import AuditEvent, AuditLinkState, AuditPatientLink
+from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
 from app.audit.repository import CHAIN_HEAD_ID, LINK_STATE_ID
 from app.core.db import commit
 
@@ -34,60 +34,34 @@ EVENTS_PER_LINK = 64  # bounds what an access log page expands per row
 EVENTS_PER_RUN = 10_000
 
 
-# PostgreSQL does it all in one statement: the run's rows never reach the process.
-_LINK_ON_POSTGRES = text(
-    f"""
-    WITH mark AS (
-        SELECT linked_event_id FROM audit_link_state WHERE id = {LINK_STATE_ID}
-        FOR UPDATE SKIP LOCKED
-    ), events AS (
-        -- Values, not joined rows, bounding the key on both sides: an index range that
-        -- the planner prices as small however stale its statistics of the trail (one
-        -- bound it prices at a third of the table: read whole, or walked from the start).
-        SELECT id, patient_ids FROM audit_events
-        WHERE id > (SELECT linked_event_id FROM mark)
-          AND id <= (SELECT last_event_id FROM audit_chain_head WHERE id = {CHAIN_HEAD_ID})
-        ORDER BY id LIMIT :limit
-    ), named AS (
-        SELECT patient.id::bigint AS patient_id, events.id AS event_id,
-               (row_number() OVER (PARTITION BY patient.id::bigint ORDER BY events.id) - 1)
-                   / {EVENTS_PER_LINK} AS chunk
-        FROM events, json_array_elements_text(events.patient_ids::json) AS patient(id)
-        WHERE events.patient_ids IS NOT NULL
-    ), links AS (
-        INSERT INTO audit_patient_links (patient_id, first_event_id, event_ids)
-        SELECT patient_id, min(event_id),
-               '[' || string_agg(event_id::text, ',' ORDER BY event_id) || ']'
-        FROM named GROUP BY patient_id, chunk
+def pending_events(mark: int, limit: int) -> Select[int, str | None]:
+    """The first `limit` events after the mark, by an index range bounded on both sides by
+    values: the planner prices it as small however stale its statistics of the trail
+    (with the mark joined as a row, PostgreSQL walked the chain from its start)."""
+    head = select(AuditChainHead.last_event_id).where(AuditChainHead.id == CHAIN_HEAD_ID)
+    return (
+        select(AuditEvent.id, AuditEvent.patient_ids)
+        .where(AuditEvent.id > mark, AuditEvent.id <= head.scalar_subquery())
+        .order_by(AuditEvent.id)
+        .limit(limit)
     )
-    UPDATE audit_link_state SET linked_event_id = (SELECT max(id) FROM events)
-    WHERE id = {LINK_STATE_ID} AND EXISTS (SELECT FROM events)
-    RETURNING (SELECT count(*) FROM events)
-    """
-)
 
 
 async def link_pending(session: AsyncSession, limit: int = EVENTS_PER_RUN) -> int:
     """Link up to `limit` events after the mark to their patients and move the mark, in
     the session's transaction; returns how many events it read (0: none, or another run
-    holds the mark)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return int(await session.scalar(_LINK_ON_POSTGRES, {"limit": limit}) or 0)
-    linked = await session.scalar(
+    holds the mark).
+
+    The grouping is done here, not in SQL: expanding, sorting and aggregating the pairs
+    cost PostgreSQL 30 ms for 430 pages of 50 patients, where the process takes a few."""
+    mark = await session.scalar(
         select(AuditLinkState.linked_event_id)
         .where(AuditLinkState.id == LINK_STATE_ID)
-        .with_for_update(skip_locked=True)  # a no-op: BEGIN IMMEDIATE serialises SQLite's
+        .with_for_update(skip_locked=True)  # SQLite's BEGIN IMMEDIATE serialises runs anyway
     )
-    if linked is None:
+    if mark is None:
         return 0
-    events = (
-        await session.execute(
-            select(AuditEvent.id, AuditEvent.patient_ids)
-            .where(AuditEvent.id > linked)
-            .order_by(AuditEvent.id)
-            .limit(limit)
-        )
-    ).all()
+    events = (await session.execute(pending_events(mark, limit))).all()
     if not events:
         return 0
     events_of: dict[int, list[int]] = defaultdict(list)

@@ -17,6 +17,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 
 from app.audit import links
 from app.audit.chain import canonical_patient_ids
@@ -328,15 +329,11 @@ async def test_a_linking_run_reads_only_the_events_after_the_mark(
         )  # fmt: skip
         await conn.execute(HEAD_AFTER_COPY)
         await _link(url, HISTORY)
-        transaction = conn.transaction()
-        await transaction.start()  # EXPLAIN ANALYZE runs the statement: rolled back below
-        try:
-            statement = str(links._LINK_ON_POSTGRES).replace(":limit", "$1")
-            plan = await conn.fetchval(
-                "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, links.EVENTS_PER_RUN
-            )
-        finally:
-            await transaction.rollback()
+        mark = await conn.fetchval("SELECT linked_event_id FROM audit_link_state")
+        statement = links.pending_events(mark, links.EVENTS_PER_RUN).compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}")
     finally:
         await conn.close()
     read = [
