@@ -12,6 +12,7 @@ from app.audit.links import AuditLinker
 from app.core import handlers, observability
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
+from app.core.garbage import freeze_startup_objects
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.core.routing import operation_id
@@ -39,6 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     linker = AuditLinker(app.state.sessionmaker, settings.audit_link_seconds)
     linker.start()
+    freeze_startup_objects()
     try:
         yield
     finally:

@@ -147,3 +147,34 @@ async def test_a_driver_connection_refused_by_the_server_is_unavailable() -> Non
     with pytest.raises(ConnectionError):
         async with driver_connection(_ServerShuttingDown()):  # type: ignore[arg-type]
             pass
+
+
+STARTED_PROCESS = """
+import asyncio, gc, sys
+from app.core.config import Settings
+from app.main import create_app
+
+async def main() -> None:
+    settings = Settings(database_url=sys.argv[1], environment="test", secret_key="x" * 40)
+    app = create_app(settings)
+    before = gc.get_freeze_count()
+    async with app.router.lifespan_context(app):
+        print(before, gc.get_freeze_count(), gc.get_threshold()[0])
+
+asyncio.run(main())
+"""
+
+
+def test_a_started_process_keeps_its_start_up_objects_out_of_the_collector(
+    tmp_path: object,
+) -> None:
+    from app.core.garbage import YOUNG_THRESHOLD
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/started.db"
+    run = subprocess.run(
+        [sys.executable, "-c", STARTED_PROCESS, url], capture_output=True, text=True, check=True
+    )
+    before, frozen, young = map(int, run.stdout.split())
+    assert before == 0
+    assert frozen > 10_000  # the modules, routes and schemas loaded at start
+    assert young == YOUNG_THRESHOLD
