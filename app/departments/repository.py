@@ -9,7 +9,7 @@ from app.core.pagination import Page, keyset
 from app.departments.models import Department
 from app.records.models import PatientRecord
 from app.users import repository as users
-from app.users.models import DoctorProfile, User, casefold_key
+from app.users.models import DoctorProfile, casefold_key
 from app.users.repository import AnyRow
 
 
@@ -62,7 +62,8 @@ async def list_patients(session: AsyncSession, department_id: int, page: Page) -
     """Patients with at least one record in the department: a semi-join on records, so the
     membership is never stored twice (and each patient appears once)."""
     has_record = exists().where(
-        PatientRecord.department_id == department_id, PatientRecord.patient_id == User.id
+        PatientRecord.department_id == department_id,
+        PatientRecord.patient_id == users.PATIENT_KEY,
     )
     query = users.patients_query().where(has_record)
-    return (await session.execute(keyset(query, User.id, page))).all()
+    return (await session.execute(users.patients_page(query, page))).all()

@@ -82,11 +82,21 @@ def patients_query() -> AnySelect:
     return select(*PATIENT_COLUMNS).join(PatientProfile, PatientProfile.user_id == User.id)
 
 
+# Pages of patients walk the patient profiles' key, not the users': in users' order, a
+# page first walked past every doctor (500 at the large bench seed, 1 ms for a department's
+# first page against 0.35 ms).
+PATIENT_KEY = PatientProfile.user_id
+
+
+def patients_page(query: AnySelect, page: Page) -> AnySelect:
+    return keyset(query, PATIENT_KEY, page)
+
+
 async def list_patients(session: AsyncSession, page: Page, q: str | None) -> Sequence[AnyRow]:
     query = patients_query()
     if q:
         query = query.where(_contains(q))
-    return (await session.execute(keyset(query, User.id, page))).all()
+    return (await session.execute(patients_page(query, page))).all()
 
 
 async def get_patient(session: AsyncSession, patient_id: int) -> AnyRow | None:
