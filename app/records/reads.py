@@ -197,7 +197,7 @@ def _record_id(row: Any) -> int:
 
 
 def _record(row: Any) -> dict[str, Any]:
-    return dict(zip(FIELDS, row.values(), strict=False))  # the record's columns come first
+    return dict(zip(FIELDS, row, strict=False))  # the record's columns come first
 
 
 def _json(body: Any, headers: dict[str, str]) -> Response:
