@@ -9,7 +9,7 @@ import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from alembic import command
 from app.audit.chain import GENESIS_HASH, canonical_time, link
@@ -62,11 +62,16 @@ async def test_downgrade_to_base_and_upgrade_again(fresh_database_url: Any) -> N
     assert await _schema_differences(url) == []
 
 
-async def test_full_name_keys_are_filled_in_for_existing_users(fresh_database_url: Any) -> None:
+async def _at_revision(fresh_database_url: Any, revision: str) -> tuple[str, Any, AsyncEngine]:
+    """A fresh database migrated down to `revision`, its Alembic config and an engine on it."""
     url = await fresh_database_url()
     config = alembic_config(url)
-    await asyncio.to_thread(command.downgrade, config, "0002")
-    engine = create_async_engine(url)
+    await asyncio.to_thread(command.downgrade, config, revision)
+    return url, config, create_async_engine(url)
+
+
+async def test_full_name_keys_are_filled_in_for_existing_users(fresh_database_url: Any) -> None:
+    url, config, engine = await _at_revision(fresh_database_url, "0002")
     async with engine.begin() as connection:
         await connection.execute(
             text(
@@ -136,10 +141,7 @@ async def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
 
 
 async def test_patient_links_move_to_rows_of_events_and_back(fresh_database_url: Any) -> None:
-    url = await fresh_database_url()
-    config = alembic_config(url)
-    await asyncio.to_thread(command.downgrade, config, "0004")
-    engine = create_async_engine(url)
+    url, config, engine = await _at_revision(fresh_database_url, "0004")
     async with engine.begin() as connection:
         ids = []
         for patients in ("[3,5]", "[4,5]"):

@@ -24,8 +24,8 @@ import orjson
 from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
-from app.audit.repository import CHAIN_HEAD_ID, LINK_STATE_ID
+from app.audit.models import AuditEvent, AuditLinkState, AuditPatientLink
+from app.audit.repository import LINK_STATE_ID, head_event_id
 from app.core.db import commit
 
 logger = logging.getLogger("app.audit")
@@ -38,10 +38,9 @@ def pending_events(mark: int, limit: int) -> Select[int, str | None]:
     """The first `limit` events after the mark, by an index range bounded on both sides by
     values: the planner prices it as small however stale its statistics of the trail
     (with the mark joined as a row, PostgreSQL walked the chain from its start)."""
-    head = select(AuditChainHead.last_event_id).where(AuditChainHead.id == CHAIN_HEAD_ID)
     return (
         select(AuditEvent.id, AuditEvent.patient_ids)
-        .where(AuditEvent.id > mark, AuditEvent.id <= head.scalar_subquery())
+        .where(AuditEvent.id > mark, AuditEvent.id <= head_event_id())
         .order_by(AuditEvent.id)
         .limit(limit)
     )

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     ColumnElement,
+    ScalarSelect,
     Select,
     cast,
     func,
@@ -339,12 +340,21 @@ async def access_log(
     return [AccessLogRow(*row) for row in await session.execute(query)]
 
 
+def head_event_id() -> ScalarSelect[int]:
+    """The id of the chain's last event, as a subquery: the upper bound of the ranges of
+    events after the link mark (see `_not_linked_yet`, `links.pending_events`)."""
+    return (
+        select(AuditChainHead.last_event_id)
+        .where(AuditChainHead.id == CHAIN_HEAD_ID)
+        .scalar_subquery()
+    )
+
+
 def _not_linked_yet() -> ColumnElement[bool]:
     """The events after the link mark, up to the chain's head. Bounded on both sides, the
     range is one the planner prices as small however stale its statistics of the trail."""
     mark = select(AuditLinkState.linked_event_id).where(AuditLinkState.id == LINK_STATE_ID)
-    head = select(AuditChainHead.last_event_id).where(AuditChainHead.id == CHAIN_HEAD_ID)
-    return AuditEvent.id.between(mark.scalar_subquery() + 1, head.scalar_subquery())
+    return AuditEvent.id.between(mark.scalar_subquery() + 1, head_event_id())
 
 
 def _names(patient_id: int) -> ColumnElement[bool]:
