@@ -53,7 +53,7 @@ PAIRED = {
     "GET /api/patient_records/{id}": "ceiling (b) one row",
     "GET /api/patient_records/?limit=50": "ceiling (d) 50 rows",
 }
-PAIRED_ROUNDS = 3
+PAIRED_ROUNDS = 5
 ROUND_LABELS = ("", *(f"round {n}" for n in range(2, PAIRED_ROUNDS + 1)))  # not the storm's
 TARGETS = {"record_vs_b": 0.5, "list_vs_d": 0.6, "flat": 0.15, "storm": 3.0, "rss_mb": 150.0}
 MEMORY_GROWTH_TOLERANCE = 0.05  # the last window's peak may exceed the first's by 5%
@@ -490,7 +490,7 @@ class Bench:
             "machine": _machine(),
             "server": {
                 "uvicorn": " ".join(servers.UVICORN_FLAGS),
-                "api": "app.main:app, ENVIRONMENT=production, pool 10 + overflow 10 per worker",
+                "api": "app.main:app, ENVIRONMENT=production, pool 10 per worker, no overflow",
                 "ceiling": "bench.ceiling:app, asyncpg pool 10 per worker",
                 "app_dir": str(self.args.app_dir),
                 "workers": workers,
