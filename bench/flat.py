@@ -21,7 +21,7 @@ from bench.seed import PASSWORD, database_url, server_url
 if TYPE_CHECKING:
     from bench.run import Fixture
 
-ROUNDS = 3
+ROUNDS = 5
 LOADS = (wrk.Load(2, 32, 5), wrk.Load(1, 1, 5))  # 3 s single-connection runs were the noisiest
 POOL = {"DB_POOL_SIZE": "8", "DB_MAX_OVERFLOW": "0"}  # two APIs share the server's connections
 LIMIT = 0.15
