@@ -11,9 +11,7 @@ WORKDIR /app
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY app ./app
-# Editable install: `hospital-api migrate` reads alembic.ini and the migration scripts
-# beside the package, so the source tree stays at /app. Every dependency has a binary
-# wheel, so no compiler is needed here either.
+# Every dependency has a binary wheel, so no compiler is needed here either.
 RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -e . \
     && /opt/venv/bin/python -m compileall -q /app/app \
     && /opt/venv/bin/pip uninstall --yes --quiet pip
@@ -31,8 +29,6 @@ RUN useradd --system --user-group --uid 10001 --no-create-home --home-dir /nonex
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
-COPY alembic.ini ./
-COPY alembic ./alembic
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

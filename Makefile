@@ -26,13 +26,13 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check app tests alembic bench
-	$(BIN)/ruff format --check app tests alembic bench
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
 
 fmt: $(VENV)/.installed
-	$(BIN)/ruff check --fix app tests alembic bench
-	$(BIN)/ruff format app tests alembic bench
+	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app tests bench
 
 migrate: $(VENV)/.installed
 	$(BIN)/hospital-api migrate

@@ -7,15 +7,12 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import ConfigError, get_settings
 from app.core.db import create_engine, create_sessionmaker
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _with_sessionmaker(
@@ -49,13 +46,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from alembic.config import Config
-
     from alembic import command
 
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = get_settings().database_url
-    command.upgrade(config, args.revision)
+    from app.migrations import alembic_config
+
+    command.upgrade(alembic_config(get_settings().database_url), args.revision)
     return 0
 
 

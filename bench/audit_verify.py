@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from alembic.config import Config
-
 from alembic import command
+
 from app.audit.chain import CONTENT_FIELDS, GENESIS_HASH, content_digest, link
+from app.migrations import alembic_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -102,10 +102,8 @@ async def drop_database(server: str, name: str) -> None:
 
 
 def migrate(url: str) -> None:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    asyncpg_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    command.upgrade(alembic_config(asyncpg_url, configure_logger=False), "head")
 
 
 async def load(url: str, count: int) -> None:

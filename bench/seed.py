@@ -387,16 +387,12 @@ async def recreate_database(server: str, name: str) -> None:
 
 def migrate(url: str) -> None:
     """`alembic upgrade head` (its env.py runs its own event loop: call outside one)."""
-    from alembic.config import Config
-
     from alembic import command
 
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = server_url(url).replace(
-        "postgresql://", "postgresql+asyncpg://", 1
-    )
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    from app.migrations import alembic_config
+
+    asyncpg_url = server_url(url).replace("postgresql://", "postgresql+asyncpg://", 1)
+    command.upgrade(alembic_config(asyncpg_url, configure_logger=False), "head")
 
 
 def known_password_hash() -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from alembic import command
+from app import migrations
 from app.core.config import Settings
 from app.core.db import create_engine
 from app.main import create_app
@@ -33,10 +34,7 @@ TEST_SECRET_KEY = "test-" + "k" * 40
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logger"] = False
-    return config
+    return migrations.alembic_config(database_url, configure_logger=False)
 
 
 class ThrowawayDatabases:

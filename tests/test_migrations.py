@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from alembic import command
 from app.audit.chain import GENESIS_HASH, canonical_time, link
 from app.audit.models import AuditChainHead, AuditEvent
 from app.audit.verify import verify_chain

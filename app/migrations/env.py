@@ -1,19 +1,21 @@
 """Alembic environment: async engine, URL from the application's settings."""
 
 import asyncio
-from logging.config import fileConfig
+import logging
 
+from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic import context
 from app.core.config import Settings
 from app.models import Base, include_in_autogenerate
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logger", True):
-    fileConfig(config.config_file_name, disable_existing_loggers=False)
+if config.attributes.get("configure_logger", True):
+    # Each migration applied is one line on stderr; SQLAlchemy's own logging stays quiet.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)-5.5s [%(name)s] %(message)s")
+    logging.getLogger("alembic").setLevel(logging.INFO)
 
 target_metadata = Base.metadata
 

@@ -18,7 +18,6 @@ Create Date: 2026-11-27 22:00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "0005"

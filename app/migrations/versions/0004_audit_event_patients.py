@@ -15,7 +15,6 @@ Create Date: 2026-11-27 18:05:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "0004"

@@ -8,7 +8,6 @@ Create Date: 2026-11-27 12:41:14.182868
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "0001"
