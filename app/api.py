@@ -8,13 +8,12 @@ from app.auth.dependencies import get_claims
 from app.auth.router import router as auth_router
 from app.departments.router import router as departments_router
 from app.emergency.router import router as emergency_router
-from app.records import hot_routes
 from app.records.router import router as records_router
 from app.users.router import router as users_router
 
-# Every route here needs a signed, unexpired access token before anything else (401); each
-# route then states who may call it, checked against the database (RequireX, or the one
-# statement of a hot read, records.reads).
+# Every route here needs a signed, unexpired access token before anything else (401). Each
+# then checks it against the database: a read in its own statement (auth.reader), a write
+# first in its transaction (auth.dependencies.get_principal), which also decides the role.
 protected = APIRouter(prefix="/api", dependencies=[Depends(get_claims)])
 for domain_router in (
     records_router,  # first: routes are matched in order, and these are the most read
@@ -27,7 +26,6 @@ for domain_router in (
 
 
 def include_routes(app: FastAPI) -> None:
-    app.router.routes.extend(hot_routes.ROUTES)  # first: the most read, and the cheapest
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(protected)

@@ -3,12 +3,10 @@
 import subprocess
 import sys
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
 from app.core.config import ConfigError, Settings
-from app.core.db import driver_connection
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -129,24 +127,6 @@ async def test_swagger_ui_assets_are_served_locally(client: httpx.AsyncClient) -
     redirect = await client.get("/docs/oauth2-redirect")
     assert redirect.status_code == 200
     assert (await client.get("/docs/")).status_code == 200
-
-
-class _ServerShuttingDown:
-    """A bind whose new connection is refused as PostgreSQL refuses it while it shuts
-    down: the driver's error (SQLSTATE 57P03) under the adapter's own exception."""
-
-    async def get_raw_connection(self) -> None:
-        try:
-            raise asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
-        except asyncpg.exceptions.CannotConnectNowError as cause:
-            raise RuntimeError("InternalError") from cause
-
-
-async def test_a_driver_connection_refused_by_the_server_is_unavailable() -> None:
-    """Answered 503 like SQLAlchemy's own connection failures, never 500."""
-    with pytest.raises(ConnectionError):
-        async with driver_connection(_ServerShuttingDown()):  # type: ignore[arg-type]
-            pass
 
 
 STARTED_PROCESS = """

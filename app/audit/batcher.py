@@ -1,4 +1,4 @@
-"""Group commit of audit events for the hot reads (records.reads) on PostgreSQL.
+"""Group commit of the audit events of read requests (see app/transaction.py).
 
 Every audited read must append its events to the one hash chain before its answer
 leaves, and the chain head's row lock makes appends take turns. Appended one request at a
@@ -15,8 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.audit.repository import NewEvent, append_on_driver
-from app.core.db import driver_connection
+from app.audit.repository import NewEvent, append
 
 logger = logging.getLogger("app.audit")
 
@@ -58,8 +57,12 @@ class AuditBatcher:
     async def _append(events: list[NewEvent], bind: Any) -> str | None:
         """None once committed, else what went wrong (without values: no data in logs)."""
         try:
-            async with driver_connection(bind) as connection:
-                await append_on_driver(connection, events)
+            if isinstance(bind, AsyncEngine):
+                async with bind.begin() as connection:
+                    await append(connection, events)
+            else:  # a connection lent by a test, inside its own transaction
+                async with bind.begin_nested():
+                    await append(bind, events)
         except Exception as error:  # every waiter gets its own 503; the cause is logged once
             logger.warning("audit append failed: %s", type(error).__name__)
             return f"audit trail unavailable: {type(error).__name__}"

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent, AuditLinkState, AuditPatientLink
 from app.audit.repository import LINK_STATE_ID, head_event_id
-from app.core.db import commit
+from app.transaction import commit
 
 logger = logging.getLogger("app.audit")
 

@@ -1,32 +1,40 @@
 """SQL of the audit trail: the chained append, the streamed walk over the chain, the lists."""
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    BindParameter,
     ColumnElement,
     ScalarSelect,
-    Select,
+    String,
+    bindparam,
     cast,
     func,
     insert,
+    literal,
     select,
     text,
     true,
     union_all,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 
+from app.audit import policy
 from app.audit.chain import CONTENT_FIELDS, digest_of, link
 from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
-from app.core.pagination import written
-from app.users.models import User
+from app.auth.caller import TOKEN_CALLER, scoped
+from app.core.db import AnySelect, UTCDateTime, dialect_name
+from app.core.pagination import MAX_LIMIT, keyset_page, written
+from app.users.models import Role, User
 
 CHAIN_HEAD_ID = 1
 LINK_STATE_ID = 1
@@ -51,44 +59,22 @@ class NewEvent:
         return digest_of(*_content(self))
 
 
-# One round trip on PostgreSQL: lock the head, insert the event chained to it, move the head.
-# The head's row lock is what makes concurrent appends (any process) form a single chain:
-# a second transaction waits here until the first commits, then reads its hash.
+# Any number of events in one statement on PostgreSQL: the chain is computed by the server,
+# in the events' order, from the head it locks (a second transaction waits for that lock
+# until the first commits, then reads its hash: concurrent appends in any number of
+# processes form one chain), and ids follow the chain order (rows are inserted in ORDER BY n).
 _APPEND_POSTGRES = text(
     """
-    WITH head AS (
-        SELECT last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE
-    ), event AS (
-        INSERT INTO audit_events (
-            at, actor_id, action, resource_type, resource_id, outcome, ip, request_id,
-            emergency_grant_id, patient_id, department_id, patient_ids, hash
-        )
-        SELECT :at, :actor_id, :action, :resource_type, :resource_id, :outcome, :ip,
-               :request_id, :emergency_grant_id, :patient_id, :department_id, :patient_ids,
-               encode(sha256(convert_to(head.last_hash || :digest, 'UTF8')), 'hex')
-        FROM head
-        RETURNING id, hash
-    )
-    UPDATE audit_chain_head SET last_event_id = event.id, last_hash = event.hash
-    FROM event WHERE audit_chain_head.id = 1
-    """
-)
-
-
-# Any number of events in one statement: the chain is computed by the server, in the
-# events' order, from the locked head; the lock is taken and released by one statement
-# of the transaction (and ids follow the chain order: rows are inserted in ORDER BY n).
-_APPEND_MANY_SQL = """
     WITH RECURSIVE head AS (
         SELECT last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE
     ), input AS (
         SELECT * FROM unnest(
-            CAST({at} AS timestamptz[]), CAST({actor_id} AS bigint[]),
-            CAST({action} AS text[]), CAST({resource_type} AS text[]),
-            CAST({resource_id} AS bigint[]), CAST({outcome} AS text[]), CAST({ip} AS text[]),
-            CAST({request_id} AS text[]), CAST({emergency_grant_id} AS bigint[]),
-            CAST({patient_id} AS bigint[]), CAST({department_id} AS bigint[]),
-            CAST({patient_ids} AS text[]), CAST({digest} AS text[])
+            CAST(:at AS timestamptz[]), CAST(:actor_id AS bigint[]),
+            CAST(:action AS text[]), CAST(:resource_type AS text[]),
+            CAST(:resource_id AS bigint[]), CAST(:outcome AS text[]), CAST(:ip AS text[]),
+            CAST(:request_id AS text[]), CAST(:emergency_grant_id AS bigint[]),
+            CAST(:patient_id AS bigint[]), CAST(:department_id AS bigint[]),
+            CAST(:patient_ids AS text[]), CAST(:digest AS text[])
         ) WITH ORDINALITY AS t(at, actor_id, action, resource_type, resource_id, outcome, ip,
                                request_id, emergency_grant_id, patient_id, department_id,
                                patient_ids, digest, n)
@@ -111,14 +97,8 @@ _APPEND_MANY_SQL = """
     SET last_event_id = (SELECT max(id) FROM event),
         last_hash = (SELECT hash FROM chain ORDER BY n DESC LIMIT 1)
     WHERE id = 1
-"""
-_COLUMNS = (*CONTENT_FIELDS, "digest")
-_APPEND_MANY_POSTGRES = text(_APPEND_MANY_SQL.format(**{name: f":{name}" for name in _COLUMNS}))
-# The same statement for asyncpg itself (numbered parameters), see append_on_driver.
-_APPEND_MANY_DRIVER = _APPEND_MANY_SQL.format(
-    **{name: f"${number}" for number, name in enumerate(_COLUMNS, 1)},
+    """
 )
-
 
 # An event's content in CONTENT_FIELDS order, as a tuple.
 _content = attrgetter(*CONTENT_FIELDS)
@@ -132,28 +112,18 @@ def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
     return columns
 
 
-async def append_on_driver(connection: Any, events: Sequence[NewEvent]) -> None:
-    """Append events in one statement on an asyncpg connection (PostgreSQL), as `append`
-    does on a session; outside a transaction the statement commits on its own."""
+async def append(bind: AsyncSession | AsyncConnection, events: Sequence[NewEvent]) -> None:
+    """Append events to the chain, in the transaction of `bind`, in a constant number of
+    statements whatever their count: one on PostgreSQL, three on SQLite."""
     if not events:
         return
-    await connection.execute(_APPEND_MANY_DRIVER, *_columns(events).values())
-
-
-async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
-    """Append events to the chain in a constant number of statements, whatever their count."""
-    if not events:
+    if dialect_name(bind) == "postgresql":
+        await bind.execute(_APPEND_POSTGRES, _columns(events))
         return
-    if session.get_bind().dialect.name == "postgresql":
-        if len(events) == 1:
-            event = events[0]
-            await session.execute(_APPEND_POSTGRES, {**_fields(event), "digest": event.digest()})
-        else:
-            await session.execute(_APPEND_MANY_POSTGRES, _columns(events))
-        return
-    # Lock the head (SQLite: BEGIN IMMEDIATE already holds the write lock), chain in Python.
-    last_hash = await session.scalar(
-        select(AuditChainHead.last_hash).where(AuditChainHead.id == CHAIN_HEAD_ID).with_for_update()
+    # SQLite holds the write lock from BEGIN IMMEDIATE on: the head is read, the chain
+    # computed here, the events inserted and the head moved, all under that lock.
+    last_hash = await bind.scalar(
+        select(AuditChainHead.last_hash).where(AuditChainHead.id == CHAIN_HEAD_ID)
     )
     rows = []
     for event in events:
@@ -161,12 +131,11 @@ async def append(session: AsyncSession, events: Sequence[NewEvent]) -> None:
         rows.append({**_fields(event), "hash": last_hash})
     # RETURNING promises no order on SQLite, but ids are taken in insertion order under the
     # write lock: the largest is the last event's (the walk by id relies on it too).
-    inserted = (await session.execute(insert(AuditEvent).returning(AuditEvent.id), rows)).scalars()
-    last_id = max(inserted)
-    await session.execute(
+    inserted = (await bind.execute(insert(AuditEvent).returning(AuditEvent.id), rows)).scalars()
+    await bind.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == CHAIN_HEAD_ID)
-        .values(last_event_id=last_id, last_hash=last_hash)
+        .values(last_event_id=max(inserted), last_hash=last_hash)
     )
 
 
@@ -258,86 +227,121 @@ class EventFilters:
     since: datetime | None = None
     until: datetime | None = None
 
-
-async def list_events(
-    session: AsyncSession, filters: EventFilters, *, limit: int, after_id: int | None
-) -> list[AuditEvent]:
-    """A keyset page of events in id order (limit + 1 rows: the extra one says more exist)."""
-    query = select(AuditEvent).order_by(AuditEvent.id).limit(written(limit + 1))
-    if after_id is not None:
-        query = query.where(AuditEvent.id > after_id)
-    if filters.actor_id is not None:
-        query = query.where(AuditEvent.actor_id == filters.actor_id)
-    if filters.action is not None:
-        query = query.where(AuditEvent.action == filters.action)
-    if filters.resource_type is not None:
-        query = query.where(AuditEvent.resource_type == filters.resource_type)
-    if filters.resource_id is not None:
-        query = query.where(AuditEvent.resource_id == filters.resource_id)
-    if filters.since is not None:
-        query = query.where(AuditEvent.at >= filters.since)
-    if filters.until is not None:
-        query = query.where(AuditEvent.at < filters.until)
-    return list((await session.scalars(query)).all())
+    def given(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
 
 
-@dataclass(frozen=True, slots=True)
-class AccessLogRow:
-    id: int
-    at: datetime
-    actor_id: int | None
-    actor_name: str | None
-    actor_role: str | None
-    department_id: int | None
-    action: str
-    outcome: str
-    emergency: bool
+EVENT_COLUMNS = (
+    AuditEvent.id,
+    AuditEvent.at,
+    AuditEvent.actor_id,
+    AuditEvent.action,
+    AuditEvent.resource_type,
+    AuditEvent.resource_id,
+    AuditEvent.outcome,
+    AuditEvent.ip,
+    AuditEvent.request_id,
+    AuditEvent.emergency_grant_id,
+)
+EVENT_FIELDS = tuple(column.key for column in EVENT_COLUMNS)
+_FILTERS = {
+    "actor_id": AuditEvent.actor_id == bindparam("actor_id"),
+    "action": AuditEvent.action == bindparam("action"),
+    "resource_type": AuditEvent.resource_type == bindparam("resource_type"),
+    "resource_id": AuditEvent.resource_id == bindparam("resource_id"),
+    "since": AuditEvent.at >= bindparam("since", type_=UTCDateTime()),
+    "until": AuditEvent.at < bindparam("until", type_=UTCDateTime()),
+}
 
 
-async def access_log(
-    session: AsyncSession, patient_id: int, *, limit: int, before_id: int | None
-) -> list[AccessLogRow]:
-    """Events that touched one patient's data, newest first, with the actor's name and role:
-    those naming him alone (patient_id), the pages naming him among others that are linked
+@lru_cache(maxsize=1024)
+def events_page(limit: int, filters: frozenset[str]) -> AnySelect:
+    """A page of the trail in id order, with the given filters (EventFilters.given binds
+    them). Binds after."""
+    query = select(*EVENT_COLUMNS).where(
+        policy.trail_visible(TOKEN_CALLER), *(_FILTERS[name] for name in sorted(filters))
+    )
+    return scoped(keyset_page(query, AuditEvent.id, limit))
+
+
+ACCESS_LOG_FIELDS = (
+    "id",
+    "at",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "department_id",
+    "action",
+    "outcome",
+    "emergency",
+)
+_PATIENT_ID: BindParameter[Any] = bindparam("patient_id")
+# The keyset of pages newest first: ids below `before` (the last id seen, or above all).
+BEFORE = bindparam("before", type_=BigInteger)
+NEWEST = 2**63 - 1
+
+
+def log_page(dialect: str, limit: int) -> AnySelect:
+    """A page of the events that touched one patient's data, newest first (rows of
+    ACCESS_LOG_FIELDS, the look-ahead row included), with the actor's name and role: those
+    naming him alone (patient_id), the pages naming him among others that are linked
     (audit.links), and those not linked yet, read from the chain after the link mark.
+    Binds patient_id, before.
 
     Each of the three walks its own index backwards ((patient_id, id), the links' key, the
     events' key down to the mark) for at most a page; the newest of all make the page.
-    Keyset pages by descending id.
     """
     rows = limit + 1
-    direct = select(AuditEvent.id.label("id")).where(AuditEvent.patient_id == patient_id)
-    unlinked = select(AuditEvent.id.label("id")).where(
-        _not_linked_yet(), AuditEvent.patient_ids.is_not(None), _names(patient_id)
+    direct = select(AuditEvent.id.label("id")).where(
+        AuditEvent.patient_id == _PATIENT_ID, AuditEvent.id < BEFORE
     )
-    if before_id is not None:
-        direct = direct.where(AuditEvent.id < before_id)
-        unlinked = unlinked.where(AuditEvent.id < before_id)
-    linked = _linked(session, patient_id, rows, before_id)
+    unlinked = select(AuditEvent.id.label("id")).where(
+        _not_linked_yet(),
+        AuditEvent.patient_ids.is_not(None),
+        _names(_PATIENT_ID),
+        AuditEvent.id < BEFORE,
+    )
+    linked = _linked(dialect, rows)
     # Each inside a subquery: SQLite takes no ORDER BY or LIMIT on a member of a UNION.
     newest = [
         query.order_by(query.selected_columns.id.desc()).limit(written(rows)).subquery()
         for query in (direct, linked, unlinked)
     ]
     hits = union_all(*(select(page.c.id) for page in newest)).subquery()
-    query = (
+    return (
         select(
             AuditEvent.id,
             AuditEvent.at,
             AuditEvent.actor_id,
-            User.full_name,
-            User.role,
+            User.full_name.label("actor_name"),
+            User.role.label("actor_role"),
             AuditEvent.department_id,
             AuditEvent.action,
             AuditEvent.outcome,
-            AuditEvent.emergency_grant_id.is_not(None),
+            AuditEvent.emergency_grant_id.is_not(None).label("emergency"),
         )
         .join(hits, hits.c.id == AuditEvent.id)
         .outerjoin(User, User.id == AuditEvent.actor_id)
         .order_by(AuditEvent.id.desc())
         .limit(written(rows))
     )
-    return [AccessLogRow(*row) for row in await session.execute(query)]
+
+
+@lru_cache(maxsize=2 * MAX_LIMIT)
+def access_log_page(dialect: str, limit: int) -> AnySelect:
+    """A patient's access log page (log_page) for the caller: (found, visible, then
+    ACCESS_LOG_FIELDS), `found` NULL for an id that is no patient, `visible` false for a
+    caller who may not read his log. Binds patient_id, before."""
+    log = log_page(dialect, limit).subquery()
+    visible = policy.access_log_visible(TOKEN_CALLER, _PATIENT_ID)
+    patient = aliased(User)
+    query = (
+        select(patient.id.label("found"), visible.label("visible"), *log.c)
+        .select_from(patient)
+        .outerjoin(log, visible)
+        .where(patient.id == _PATIENT_ID, patient.role == Role.PATIENT.value)
+    )
+    return scoped(query)
 
 
 def head_event_id() -> ScalarSelect[int]:
@@ -357,27 +361,24 @@ def _not_linked_yet() -> ColumnElement[bool]:
     return AuditEvent.id.between(mark.scalar_subquery() + 1, head_event_id())
 
 
-def _names(patient_id: int) -> ColumnElement[bool]:
+def _names(patient_id: ColumnElement[Any]) -> ColumnElement[bool]:
     """The event's patient_ids (canonical: `[3,17,42]`) name this patient."""
     delimited = func.replace(func.replace(AuditEvent.patient_ids, "[", ","), "]", ",")
-    return delimited.contains(f",{patient_id},")
+    return delimited.contains(literal(",") + cast(patient_id, String) + literal(","))
 
 
-def _linked(
-    session: AsyncSession, patient_id: int, rows: int, before_id: int | None
-) -> Select[Any]:
+def _linked(dialect: str, rows: int) -> AnySelect:
     """The ids in the patient's newest `rows` link rows before the cursor: each row holds
     at least one such id, and a later row only later ones, so these rows are enough."""
-    links = select(AuditPatientLink.event_ids).where(AuditPatientLink.patient_id == patient_id)
-    if before_id is not None:
-        links = links.where(AuditPatientLink.first_event_id < before_id)
+    links = select(AuditPatientLink.event_ids).where(
+        AuditPatientLink.patient_id == _PATIENT_ID, AuditPatientLink.first_event_id < BEFORE
+    )
     newest = links.order_by(AuditPatientLink.first_event_id.desc()).limit(written(rows)).subquery()
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         ids = func.json_array_elements_text(cast(newest.c.event_ids, JSON)).table_valued("value")
     else:
         ids = func.json_each(newest.c.event_ids).table_valued("value")
     event_id = cast(ids.c.value, BigInteger)
-    query = select(event_id.label("id")).select_from(newest).join(ids, true())
-    if before_id is not None:
-        query = query.where(event_id < before_id)
-    return query
+    return (
+        select(event_id.label("id")).select_from(newest).join(ids, true()).where(event_id < BEFORE)
+    )

@@ -3,17 +3,16 @@
 import re
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request, Response
+from fastapi import Depends, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import AwareDatetime, BeforeValidator
 
 from app.audit import service
-from app.audit.models import AuditEvent
-from app.audit.repository import AccessLogRow, EventFilters
+from app.audit.repository import EventFilters
 from app.audit.schemas import AccessLogEntry, AuditEventPublic, ChainBroken, ChainIntact
-from app.auth.dependencies import RequireAdmin, require_role
-from app.core.context import Principal
+from app.auth.dependencies import ReaderDep, RequireAdmin
 from app.core.dependencies import SessionDep
-from app.core.pagination import PageDep, paginate
+from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, NO_STORE, errors
 from app.core.routing import APIRouter
 from app.core.schemas import Text
@@ -31,7 +30,6 @@ def _iso_8601_only(value: object) -> object:
 
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
-RequireAdminOrPatient = Annotated[Principal, Depends(require_role("admin", "patient"))]
 
 
 def event_filters(
@@ -77,16 +75,13 @@ def event_filters(
     responses=errors(401, 403),
 )
 async def list_audit_events(
-    admin: RequireAdmin,
-    session: SessionDep,
+    reader: ReaderDep,
     filters: Annotated[EventFilters, Depends(event_filters)],
     page: PageDep,
     request: Request,
-    response: Response,
-) -> list[AuditEvent]:
-    events = await service.list_events(session, admin, filters, page)
-    response.headers["Cache-Control"] = NO_STORE
-    return paginate(events, page, request, response)
+) -> Response:
+    events, more = await service.list_events(reader, filters, page)
+    return page_response(events, more, request, headers={"Cache-Control": NO_STORE})
 
 
 @router.get(
@@ -125,12 +120,12 @@ async def verify_audit_chain(admin: RequireAdmin, session: SessionDep) -> ChainI
 )
 async def get_patient_access_log(
     patient_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    viewer: RequireAdminOrPatient,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageDep,
     request: Request,
-    response: Response,
-) -> list[AccessLogRow]:
-    rows = await service.access_log(session, viewer, patient_id, page)
-    response.headers["Cache-Control"] = NO_STORE
-    return paginate(rows, page, request, response)
+) -> Response:
+    entries, more = await service.access_log(reader, patient_id, page)
+    last = entries[-1]["id"] if more else None
+    for entry in entries:  # the id is the cursor, not part of the entry
+        del entry["id"]
+    return page_response(entries, more, request, last_id=last, headers={"Cache-Control": NO_STORE})

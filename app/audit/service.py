@@ -1,26 +1,27 @@
 """Recording audit events (appended as the last write of the request's transaction), and
 reading the trail: the admins' list and verification, the patient's access log."""
 
+from __future__ import annotations
+
 from collections.abc import Collection
 from enum import StrEnum
-from typing import TypedDict, Unpack
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 
-from app.audit import repository
+from app.audit import policy, repository
 from app.audit.chain import canonical_patient_ids
-from app.audit.models import AuditEvent
-from app.audit.repository import AccessLogRow, EventFilters, NewEvent
+from app.audit.repository import EventFilters, NewEvent
 from app.audit.verify import ChainReport, verify_chain
 from app.core.context import Principal, RequestMeta
-from app.core.db import before_commit, utcnow
-from app.core.errors import Forbidden, NotFound
+from app.core.db import utcnow
+from app.core.errors import NotFound
 from app.core.pagination import Page
-from app.users import repository as users_repository
+from app.transaction import pending_events
 
-_PENDING = "audit_pending"
+if TYPE_CHECKING:  # the reader records its refusals through this module
+    from app.auth.reader import Reader
 
 
 class Outcome(StrEnum):
@@ -79,6 +80,28 @@ def _named(patient_id: int | None, patients: Collection[int]) -> tuple[int | Non
     return None, canonical_patient_ids(named)
 
 
+def event_by(
+    actor: Principal, *, action: str, resource_type: str, **subject: Unpack[Subject]
+) -> NewEvent:
+    """One event of an authenticated caller's access: the actor, his department and the
+    request's origin come from the principal."""
+    return new_event(
+        meta=actor.meta,
+        actor_id=actor.id,
+        department_id=actor.department_id,
+        action=action,
+        resource_type=resource_type,
+        **subject,
+    )
+
+
+def forbidden_event(actor: Principal) -> NewEvent:
+    """A caller whose role may never use the endpoint."""
+    return event_by(
+        actor, action="access.forbidden", resource_type="endpoint", outcome=Outcome.DENIED
+    )
+
+
 def record(
     session: AsyncSession,
     *,
@@ -89,21 +112,18 @@ def record(
     resource_type: str,
     **subject: Unpack[Subject],
 ) -> None:
-    """Queue one event in this transaction: committed with it, or rolled back with it.
-
-    Refusals are raised as errors that keep the transaction's writes (`keeps_writes`),
-    so their events are committed although the request failed.
-    """
-    event = new_event(
-        meta=meta,
-        actor_id=actor.id if actor else actor_id,
-        department_id=actor.department_id if actor else None,
-        action=action,
-        resource_type=resource_type,
-        **subject,
+    """Queue one event in this write's transaction: committed with it, or rolled back
+    with it (a refusal's events are committed: see app/transaction.py)."""
+    pending_events(session).append(
+        new_event(
+            meta=meta,
+            actor_id=actor.id if actor else actor_id,
+            department_id=actor.department_id if actor else None,
+            action=action,
+            resource_type=resource_type,
+            **subject,
+        )
     )
-    session.info.setdefault(_PENDING, []).append(event)
-    before_commit(session, _flush)
 
 
 def record_by(
@@ -114,84 +134,64 @@ def record_by(
     resource_type: str,
     **subject: Unpack[Subject],
 ) -> None:
-    """`record` for an authenticated caller: the actor, his department and the request's
-    origin come from the principal."""
-    record(
-        session,
-        meta=actor.meta,
-        actor=actor,
-        action=action,
-        resource_type=resource_type,
-        **subject,
+    """`record` for an authenticated caller."""
+    pending_events(session).append(
+        event_by(actor, action=action, resource_type=resource_type, **subject)
     )
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
-    """A rolled-back transaction keeps no event (a session may be used again after it)."""
-    if not previous_transaction.nested:
-        session.info.pop(_PENDING, None)
-
-
-async def _flush(session: AsyncSession) -> None:
-    events = session.info.pop(_PENDING, [])
-    if events:
-        await repository.append(session, events)
 
 
 async def list_events(
-    session: AsyncSession, admin: Principal, filters: EventFilters, page: Page
-) -> list[AuditEvent]:
+    reader: Reader, filters: EventFilters, page: Page
+) -> tuple[list[dict[str, Any]], bool]:
     """A page of the trail in id order; looking at the trail is itself recorded."""
-    if not admin.is_admin:
-        raise Forbidden()
-    events = await repository.list_events(
-        session, filters, limit=page.limit, after_id=page.after_id
-    )
-    record_by(session, admin, action="audit.list", resource_type="audit")
-    return events
+    given = filters.given()
+    statement = repository.events_page(page.limit, frozenset(given))
+    scoped = await reader.read(statement, after=page.after, **given)
+    await reader.require(scoped.caller, policy.TRAIL_READERS)
+    events = [
+        dict(zip(repository.EVENT_FIELDS, scoped.data(row), strict=True)) for row in scoped.rows
+    ]
+    events.sort(key=itemgetter("id"))
+    await reader.publish([event_by(scoped.caller, action="audit.list", resource_type="audit")])
+    return events[: page.limit], len(events) > page.limit
 
 
 async def verify(session: AsyncSession, admin: Principal) -> ChainReport:
-    if not admin.is_admin:
-        raise Forbidden()
+    """The whole chain in one transaction (one snapshot of it), its event recorded there."""
     report = await verify_chain(session)
     record_by(session, admin, action="audit.verify", resource_type="audit")
     return report
 
 
 async def access_log(
-    session: AsyncSession, viewer: Principal, patient_id: int, page: Page
-) -> list[AccessLogRow]:
+    reader: Reader, patient_id: int, page: Page
+) -> tuple[list[dict[str, Any]], bool]:
     """Who touched the patient's data, newest first: admins, and the patient himself.
 
     Another patient gets the same 404 as for an id that is no patient (and the attempt is
     recorded in the patient's own log).
     """
-    if not (viewer.is_admin or viewer.is_patient):
-        raise Forbidden()
-    visible = viewer.is_admin or viewer.id == patient_id
-    exists = await users_repository.is_patient(session, patient_id)
-    if not (visible and exists):
-        record_by(
-            session,
-            viewer,
-            action="patient.access_log",
-            resource_type="patient",
-            resource_id=patient_id,
-            outcome=Outcome.DENIED,
-            patient_id=patient_id if exists else None,
-        )
-        raise NotFound("Patient not found")
-    rows = await repository.access_log(
-        session, patient_id, limit=page.limit, before_id=page.after_id
-    )
-    record_by(
-        session,
-        viewer,
+    before = page.after_id or repository.NEWEST
+    statement = repository.access_log_page(reader.dialect, page.limit)
+    scoped = await reader.read(statement, patient_id=patient_id, before=before)
+    await reader.require(scoped.caller, policy.ACCESS_LOG_READERS)
+    found, visible = scoped.data(scoped.rows[0])[:2] if scoped.rows else (None, False)
+    shown = bool(found and visible)
+    event = event_by(
+        scoped.caller,
         action="patient.access_log",
         resource_type="patient",
         resource_id=patient_id,
-        patient_id=patient_id,
+        outcome=Outcome.ALLOWED if shown else Outcome.DENIED,
+        patient_id=patient_id if found else None,
     )
-    return rows
+    await reader.publish([event])
+    if not shown:
+        raise NotFound("Patient not found")
+    rows = [scoped.data(row)[2:] for row in scoped.rows]
+    entries = sorted(
+        (dict(zip(repository.ACCESS_LOG_FIELDS, row, strict=True)) for row in rows if row[0]),
+        key=itemgetter("id"),
+        reverse=True,
+    )
+    return entries[: page.limit], len(entries) > page.limit

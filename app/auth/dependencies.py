@@ -7,12 +7,14 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import transaction
 from app.audit import service as audit
-from app.auth import repository
+from app.auth import caller
+from app.auth.reader import Reader
 from app.core.context import Principal
-from app.core.dependencies import MetaDep, SessionDep, SigningKeyDep, request_meta
+from app.core.dependencies import MetaDep, SessionDep, SigningKeyDep
 from app.core.errors import Forbidden, Unauthorized
-from app.core.security import InvalidToken, TokenClaims, decode_token, issued_before
+from app.core.security import InvalidToken, TokenClaims, decode_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login/", auto_error=False)
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
@@ -39,26 +41,18 @@ ClaimsDep = Annotated[TokenClaims, Depends(get_claims)]
 async def get_principal(
     claims: ClaimsDep, session: SessionDep, meta: MetaDep, request: Request
 ) -> Principal:
-    """Trust a token only if the database agrees now: user active, token and login not revoked.
-
-    The role comes from the user row, never from the token's `role` claim.
-    """
-    owner = await repository.token_owner(session, claims)
-    if (
-        owner is None
-        or not owner.is_active
-        or owner.token_revoked
-        or not owner.family_active
-        or issued_before(claims, owner.tokens_valid_after)
-    ):
+    """A write's caller: the token checked against the database (`caller.CALLER_ROW`), in
+    the write's transaction, before anything else."""
+    row = (await session.execute(caller.CALLER_ROW, caller.params(claims))).one_or_none()
+    if row is None:
         raise Unauthorized()
-    request.state.user_id = owner.id  # for the access log line
+    request.state.user_id = row.caller_id  # for the access log line
     return Principal(
-        id=owner.id,
-        role=owner.role,
-        username=owner.username,
-        full_name=owner.full_name,
-        department_id=owner.department_id,
+        id=row.caller_id,
+        role=row.caller_role,
+        username=row.caller_username,
+        full_name=row.caller_full_name,
+        department_id=row.caller_department_id,
         token_jti=claims.jti,
         token_family=claims.family,
         token_expires_at=claims.expires_at,
@@ -95,14 +89,6 @@ def check_role(session: AsyncSession, principal: Principal, roles: Collection[st
     return principal
 
 
-async def authorize(
-    session: AsyncSession, request: Request, claims: TokenClaims, roles: Collection[str]
-) -> Principal:
-    """What `require_role(*roles)` does, for an endpoint that opens its own session."""
-    principal = await get_principal(claims, session, request_meta(request), request)
-    return check_role(session, principal, roles)
-
-
 def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     async def check(principal: CurrentUser, session: SessionDep) -> Principal:
         return check_role(session, principal, roles)
@@ -115,3 +101,18 @@ RequireAdmin = Annotated[Principal, Depends(require_role("admin"))]
 RequireDoctor = Annotated[Principal, Depends(require_role("doctor"))]
 RequireDoctorOrPatient = Annotated[Principal, Depends(require_role("doctor", "patient"))]
 RequireAdminOrDoctor = Annotated[Principal, Depends(require_role("admin", "doctor"))]
+
+
+async def get_reader(claims: ClaimsDep, meta: MetaDep, request: Request) -> Reader:
+    """A read request (auth.reader): the token is checked by the read's own statement."""
+    state = request.app.state
+    return Reader(
+        claims=claims,
+        meta=meta,
+        binds=transaction.read_binds(state),
+        batcher=state.audit_batcher,
+        state=request.scope.setdefault("state", {}),
+    )
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]

@@ -1,66 +1,20 @@
 """SQL of authentication: the per-request token check, families, revocations, throttling."""
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, exists, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import TOKEN_CALLER, scoped
 from app.auth.models import LoginFailure, RevokedToken, TokenFamily
 from app.core.db import utcnow
-from app.core.security import TokenClaims
 from app.users.models import DoctorProfile, PatientProfile, User, casefold_key
 
-
-@dataclass(frozen=True, slots=True)
-class TokenOwner:
-    id: int
-    username: str
-    full_name: str
-    role: str
-    is_active: bool
-    tokens_valid_after: datetime
-    department_id: int | None
-    token_revoked: bool
-    family_active: bool
-
-
-# Built once: a statement object memoizes its cache key, so each request only binds values
-# (building it per request, and computing its cache key, cost more than running it).
-_TOKEN_OWNER = (
-    select(
-        User.id,
-        User.username,
-        User.full_name,
-        User.role,
-        User.is_active,
-        User.tokens_valid_after,
-        DoctorProfile.department_id,
-        exists().where(RevokedToken.jti == bindparam("jti", type_=String)).label("token_revoked"),
-        exists()
-        .where(
-            TokenFamily.id == bindparam("family", type_=String),
-            TokenFamily.user_id == User.id,
-            TokenFamily.revoked_at.is_(None),
-        )
-        .label("family_active"),
-    )
-    .outerjoin(DoctorProfile, DoctorProfile.user_id == User.id)
-    .where(User.id == bindparam("user_id"))
-)
-
-
-async def token_owner(session: AsyncSession, claims: TokenClaims) -> TokenOwner | None:
-    """The token's user with everything needed to trust the token, in one round trip."""
-    row = (
-        await session.execute(
-            _TOKEN_OWNER, {"user_id": claims.user_id, "jti": claims.jti, "family": claims.family}
-        )
-    ).one_or_none()
-    return TokenOwner(*row) if row else None
+# The caller's own account, as /auth/me answers it (the caller's row has the rest).
+ME = scoped(select(User.email, User.is_active, User.created_at).where(User.id == TOKEN_CALLER.id))
 
 
 USERNAME_KEY_LENGTH = 150  # LoginFailure.username_key and User.username_key

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from app.auth import service
-from app.auth.dependencies import CurrentUser, OptionalUser
+from app.auth.dependencies import CurrentUser, OptionalUser, ReaderDep
 from app.auth.schemas import (
     LoginForm,
     LoginRequest,
@@ -20,7 +20,7 @@ from app.auth.schemas import (
 )
 from app.auth.tokens import TokenPair
 from app.core.dependencies import MetaDep, SessionDep, SettingsDep, SigningKeyDep
-from app.core.responses import NO_STORE, ErrorMessage
+from app.core.responses import NO_STORE, ErrorMessage, json_response
 from app.core.routing import APIRouter
 from app.users.schemas import UserPublic
 
@@ -218,8 +218,8 @@ async def logout(principal: CurrentUser, session: SessionDep) -> Response:
     "(role and active flag included).",
     responses={401: UNAUTHORIZED},
 )
-async def get_me(principal: CurrentUser, session: SessionDep) -> Any:
-    return await service.me(session, principal)
+async def get_me(reader: ReaderDep) -> Response:
+    return json_response(await service.me(reader))
 
 
 @router.post(

@@ -4,6 +4,7 @@ revocation and password change. Every outcome is audited; no secret is ever reco
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,12 +14,20 @@ from app.audit.service import Outcome
 from app.auth import repository
 from app.auth.models import LoginFailure
 from app.auth.passwords import password_problem
+from app.auth.reader import Reader
 from app.auth.schemas import RegisterRequest
 from app.auth.tokens import TokenPair, issue_login, rotate
 from app.core.config import Settings
 from app.core.context import Principal, RequestMeta
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    IncorrectPassword,
+    InvalidInput,
+    TooManyRequests,
+    Unauthorized,
+)
 from app.core.observability import LOCKOUTS, LOGIN_FAILURES
 from app.core.security import (
     InvalidToken,
@@ -33,12 +42,6 @@ from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold
 BAD_CREDENTIALS = "Incorrect username or password"
 DOCTOR_FIELDS = ("department_id", "specialization", "license_number")
 PATIENT_FIELDS = ("date_of_birth", "sex", "phone")
-
-
-class WrongCurrentPassword(InvalidInput):
-    """422 that keeps the request's writes: the failure count and its audit event."""
-
-    keeps_writes = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,11 +271,19 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
 # --- the caller's account -----------------------------------------------------------------
 
 
-async def me(session: AsyncSession, principal: Principal) -> User:
-    user = await repository.get_user(session, principal.id)
-    if user is None:  # deleted since the token check of this very request
-        raise Unauthorized()
-    return user
+async def me(reader: Reader) -> dict[str, Any]:
+    scoped = await reader.read(repository.ME)
+    caller = scoped.caller
+    email, is_active, created_at = scoped.data(scoped.rows[0])
+    return {
+        "id": caller.id,
+        "username": caller.username,
+        "email": email,
+        "full_name": caller.full_name,
+        "role": caller.role,
+        "is_active": is_active,
+        "created_at": created_at,
+    }
 
 
 async def change_password(
@@ -307,7 +318,7 @@ async def change_password(
             resource_id=user.id,
             outcome=Outcome.FAILED,
         )
-        raise WrongCurrentPassword(("body", "current_password"), "is incorrect")
+        raise IncorrectPassword(("body", "current_password"), "is incorrect")
 
     counter.failures, counter.window_started_at = 0, now
     user.password_hash = await hash_password(new_password)

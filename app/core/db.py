@@ -1,12 +1,10 @@
 """Engine, sessions and the declarative base shared by every domain's models."""
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import BigInteger, CompoundSelect, DateTime, Integer, MetaData, Row, Select, event
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -18,11 +16,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import greenlet_spawn
 
 from app.core import clock
 from app.core.config import Settings
-from app.core.errors import AppError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -31,6 +27,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# Rows and queries of any columns (SQLAlchemy 2.1 types them by a tuple of columns).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+AnyCompound: TypeAlias = CompoundSelect[*tuple[Any, ...]]
 
 # 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -130,40 +131,20 @@ def _unavailable_is_disconnect(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
-@asynccontextmanager
-async def driver_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterator[Any]:
-    """An asyncpg connection of the pool, for a statement that needs neither SQLAlchemy's
-    compilation nor its row mapping, nor a transaction (see records.reads): nothing here
-    begins one, so each statement commits on its own. Given a connection instead of an
-    engine (tests hold one in a transaction they roll back), the statement runs in it.
-
-    A connection the server dropped is invalidated, so that the pool replaces it, and the
-    failure surfaces as a ConnectionError (503 with Retry-After, as for SQLAlchemy's own).
-    """
-    # The pool's own connection record: a SQLAlchemy Connection around it would cost more
-    # than the statement itself.
-    try:
-        pooled = await (
-            bind.raw_connection() if isinstance(bind, AsyncEngine) else bind.get_raw_connection()
-        )
-    except Exception as error:  # a new connection refused: the server is down or starting
-        if _is_unavailable(error) or _is_unavailable(error.__cause__):
-            raise ConnectionError(f"database unavailable: {type(error).__name__}") from error
-        raise
-    try:
-        yield pooled.driver_connection
-    except Exception as error:
-        if not _is_unavailable(error):
-            raise
-        await greenlet_spawn(pooled.invalidate, error)
-        raise ConnectionError(f"database unavailable: {type(error).__name__}") from error
-    finally:
-        if isinstance(bind, AsyncEngine):
-            await greenlet_spawn(pooled.close)  # back to the pool (closed if invalidated)
-
-
 def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+# SQLite connections run without a transaction when this execution option is set: the
+# driver is in autocommit mode, and it is BEGIN IMMEDIATE (below) that opens one.
+AUTOCOMMIT_OPTION = "sqlite_autocommit"
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The engine (its pool) with every statement committing on its own."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{AUTOCOMMIT_OPTION: True})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -186,62 +167,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _is_postgres(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "postgresql"
+        # Reads run each statement on its own (app/transaction.py): no write lock for them.
+        if not connection.get_execution_options().get(AUTOCOMMIT_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def session_scope(
-    sessionmaker: async_sessionmaker[AsyncSession], *, autocommit: bool = False
-) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: commit on success, roll back on error.
-
-    A refusal raised as an `AppError` with `keeps_writes` is an outcome, not a failure:
-    what the request wrote before refusing (its audit event, a login-failure count) is
-    committed. Services check permissions before they change anything, so such a
-    transaction holds nothing but the record of the refusal.
-    """
-    async with sessionmaker() as session:
-        if autocommit and isinstance(session.bind, AsyncEngine) and _is_postgres(session.bind):
-            # A read: every statement is its own transaction (READ COMMITTED gives a
-            # transaction of reads no more consistency than that), and the audit append,
-            # one statement and the last, holds the chain head's lock only inside the
-            # server. The response is sent only after that append succeeded.
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        try:
-            yield session
-        except AppError as error:
-            if error.keeps_writes:
-                await commit(session)
-            else:
-                await session.rollback()
-            raise
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await commit(session)
-
-
-BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
-
-
-def before_commit(session: AsyncSession, hook: BeforeCommit) -> None:
-    """Run `hook` once, as the last step of this session's transaction (see `commit`)."""
-    hooks: list[BeforeCommit] = session.info.setdefault("before_commit", [])
-    if hook not in hooks:
-        hooks.append(hook)
-
-
-async def commit(session: AsyncSession) -> None:
-    """Commit, after the hooks that must be the transaction's last writes (the audit append,
-    which locks the chain head: taken last, the lock is held only until this commit)."""
-    for hook in session.info.pop("before_commit", []):
-        await hook(session)
-    await session.commit()
+def dialect_name(bind: AsyncSession | AsyncConnection) -> str:
+    """`postgresql` or `sqlite`, for the few statements each writes its own way."""
+    if isinstance(bind, AsyncSession):
+        return bind.get_bind().dialect.name
+    return bind.dialect.name

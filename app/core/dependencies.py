@@ -1,35 +1,20 @@
 """Request-scoped dependencies shared by every router."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import transaction
 from app.core.config import Settings
 from app.core.context import RequestMeta
-from app.core.db import session_scope
-
-_session_scope = asynccontextmanager(session_scope)
-# Requests that change nothing but the audit trail (appended in one statement).
-READS = frozenset({"GET", "HEAD"})
-
-
-@asynccontextmanager
-async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's transaction (see session_scope); reads run in autocommit on PostgreSQL."""
-    # Behind PgBouncer in transaction mode only a transaction keeps a statement's prepare
-    # and execute on one server connection: there, reads keep their transaction too.
-    autocommit = request.method in READS and not request.app.state.settings.db_pgbouncer
-    async with _session_scope(request.app.state.sessionmaker, autocommit=autocommit) as session:
-        yield session
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    # A context manager, not `async for`: the endpoint's error must be thrown into
-    # session_scope, which commits a refusal's writes (keeps_writes) or rolls back.
-    async with request_session(request) as session:
+    """A write request's transaction (app/transaction.py decides how it ends). A context
+    manager, not `async for`: the endpoint's error must be thrown into write_session."""
+    async with transaction.write_session(request.app.state.sessionmaker) as session:
         yield session
 
 

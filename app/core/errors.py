@@ -6,8 +6,6 @@ from typing import Any, ClassVar
 class AppError(Exception):
     status_code: ClassVar[int] = 500
     default_detail: ClassVar[str] = "Internal error"
-    # A refusal is an outcome: keep what the request recorded about it (audit, counters).
-    keeps_writes: ClassVar[bool] = False
 
     def __init__(self, detail: Any = None, headers: dict[str, str] | None = None) -> None:
         self.detail = self.default_detail if detail is None else detail
@@ -18,7 +16,6 @@ class AppError(Exception):
 class Unauthorized(AppError):
     status_code = 401
     default_detail = "Could not validate credentials"
-    keeps_writes = True
 
     def __init__(self, detail: Any = None) -> None:
         super().__init__(detail, {"WWW-Authenticate": "Bearer"})
@@ -27,13 +24,11 @@ class Unauthorized(AppError):
 class Forbidden(AppError):
     status_code = 403
     default_detail = "Not allowed for your role"
-    keeps_writes = True
 
 
 class NotFound(AppError):
     status_code = 404
     default_detail = "Not found"
-    keeps_writes = True
 
 
 class Conflict(AppError):
@@ -55,10 +50,13 @@ class InvalidInput(AppError):
         super().__init__([{"loc": list(loc), "msg": msg, "type": type_}])
 
 
+class IncorrectPassword(InvalidInput):
+    """422 on a password field that does not match: counted like a failed login."""
+
+
 class TooManyRequests(AppError):
     status_code = 429
     default_detail = "Too many attempts, try again later"
-    keeps_writes = True
 
     def __init__(self, retry_after: int, detail: Any = None) -> None:
         super().__init__(detail, {"Retry-After": str(max(1, retry_after))})

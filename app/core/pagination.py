@@ -7,12 +7,14 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, Query, Request, Response
-from sqlalchemy import Select, literal
+from sqlalchemy import BigInteger, bindparam, literal_column
 
+from app.core.db import AnySelect
 from app.core.errors import InvalidInput
+from app.core.responses import json_response
 
 T = TypeVar("T")
-AnySelect = TypeVar("AnySelect", bound=Select[Any])
+SelectT = TypeVar("SelectT", bound=AnySelect)
 MAX_LIMIT = 200
 MAX_CURSOR_LENGTH = 64
 DEFAULT_LIMIT = 50
@@ -24,15 +26,29 @@ class Page:
     limit: int
     after_id: int | None
 
+    @property
+    def after(self) -> int:
+        """The keyset's lower bound (ids and versions start at 1)."""
+        return self.after_id or 0
+
 
 def written(limit: int) -> Any:
     """A LIMIT written into the SQL, not bound: PostgreSQL's generic plan of a prepared
     `LIMIT $n` expects a tenth of the rows, so it would plan each execution afresh, at a
-    cost that grows with the table (records.reads does the same for the hot lists)."""
-    return literal(limit, literal_execute=True)
+    cost that grows with the table."""
+    return literal_column(str(int(limit)))
 
 
-def keyset(query: AnySelect, column: Any, page: Page) -> AnySelect:
+AFTER = bindparam("after", type_=BigInteger)
+
+
+def keyset_page(query: SelectT, column: Any, limit: int) -> SelectT:
+    """`keyset` for a statement built once per page size: the keyset bound as `after`
+    (`Page.after`), the look-ahead row included."""
+    return query.where(column > AFTER).order_by(column).limit(written(limit + 1))
+
+
+def keyset(query: SelectT, column: Any, page: Page) -> SelectT:
     """One page in `column` order, plus one look-ahead row that tells whether more exist."""
     if page.after_id is not None:
         query = query.where(column > page.after_id)
@@ -95,3 +111,20 @@ def next_link(request: Request, last_id: int) -> str:
     params = [(name, value) for name, value in query if name != "cursor"]
     params.append(("cursor", encode_cursor(last_id)))
     return f'<{request.scope["path"]}?{urlencode(params)}>; rel="next"'
+
+
+def page_response(
+    items: list[Any],
+    more: bool,
+    request: Request,
+    *,
+    last_id: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A page of plain items as JSON, with the next page's Link when `more` follow.
+    `last_id` is the cursor of the last item (its `id` unless given)."""
+    headers = dict(headers or {})
+    if more:
+        cursor = last_id if last_id is not None else items[-1]["id"]
+        headers["Link"] = next_link(request, cursor)
+    return json_response(items, headers=headers)

@@ -2,7 +2,9 @@
 
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
+from starlette.responses import Response
 
 # Cache-Control of every answer that carries patient data (or tokens).
 NO_STORE = "no-store"
@@ -33,3 +35,12 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
             }
         declared[code] = entry
     return declared
+
+
+def json_response(
+    content: Any, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """JSON written once from plain values (rows made dicts), as the route's response
+    model would write them: times in UTC with `Z`, dates as `YYYY-MM-DD`."""
+    body = orjson.dumps(content, option=orjson.OPT_UTC_Z)
+    return Response(body, status_code, headers, media_type="application/json")

@@ -111,7 +111,7 @@ def create_token(
     token_type: TokenType,
     lifetime: timedelta,
 ) -> IssuedToken:
-    now = utcnow().replace(microsecond=0)
+    now = utcnow()
     claims = TokenClaims(
         user_id=user_id,
         role=role,
@@ -126,7 +126,7 @@ def create_token(
         "role": role,
         "jti": claims.jti,
         "fam": family,
-        "iat": int(now.timestamp()),
+        "iat": now.timestamp(),  # sub-second: see issued_before
         "exp": int(claims.expires_at.timestamp()),
         "type": token_type,
     }
@@ -143,10 +143,9 @@ _DECODE_OPTIONS = {
 
 
 def issued_before(claims: TokenClaims, valid_after: datetime) -> bool:
-    """Whether the token predates `valid_after` (a password change, a deactivation). Tokens
-    carry whole seconds: one issued in the same second counts as after it, so that a login
-    right after the change works."""
-    return claims.issued_at < valid_after.replace(microsecond=0)
+    """Whether the token predates `valid_after` (a password change, a deactivation), to the
+    microsecond (auth.caller.CALLER_ROW states the same rule in SQL)."""
+    return claims.issued_at < valid_after
 
 
 def decode_token(key: str, token: str, expected_type: TokenType) -> TokenClaims:
@@ -182,7 +181,7 @@ def _verified(key: str, token: str, expected_type: TokenType) -> TokenClaims:
             role=str(payload.get("role", "")),
             jti=jti,
             family=family,
-            issued_at=datetime.fromtimestamp(int(payload["iat"]), tz=UTC),
+            issued_at=datetime.fromtimestamp(float(payload["iat"]), tz=UTC),
             expires_at=datetime.fromtimestamp(int(payload["exp"]), tz=UTC),
             type=expected_type,
         )

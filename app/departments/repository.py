@@ -1,28 +1,72 @@
-"""SQL of departments, their doctors, and their patients (derived from records)."""
+"""SQL of departments, their doctors, and their patients (derived from records). Reads are
+statements built once (per page size), narrowed by departments.policy and joined to the
+token's caller (auth.caller.scoped)."""
 
-from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import BindParameter, bindparam, exists, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.pagination import Page, keyset
+from app.auth.caller import TOKEN_CALLER, scoped
+from app.core.db import AnySelect
+from app.core.pagination import MAX_LIMIT, keyset_page
+from app.departments import policy
 from app.departments.models import Department
 from app.records.models import PatientRecord
 from app.users import repository as users
 from app.users.models import DoctorProfile, casefold_key
-from app.users.repository import AnyRow
+
+DEPARTMENT_COLUMNS = (
+    Department.id,
+    Department.name,
+    Department.description,
+    Department.location,
+    Department.specialization,
+)
+FIELDS = tuple(column.key for column in DEPARTMENT_COLUMNS)
+_DEPARTMENT_ID: BindParameter[Any] = bindparam("department_id")
+
+# One department. Binds department_id.
+DEPARTMENT = scoped(select(*DEPARTMENT_COLUMNS).where(Department.id == _DEPARTMENT_ID))
 
 
-async def list_departments(session: AsyncSession, page: Page) -> Sequence[Department]:
-    return (await session.scalars(keyset(select(Department), Department.id, page))).all()
+@lru_cache(maxsize=MAX_LIMIT)
+def departments_page(limit: int) -> AnySelect:
+    return scoped(keyset_page(select(*DEPARTMENT_COLUMNS), Department.id, limit))
+
+
+def _in_department(page: AnySelect) -> AnySelect:
+    """The department's id (NULL when it does not exist: a 404), with a page of its
+    people (their columns NULL when there are none)."""
+    people = page.subquery()
+    query = (
+        select(Department.id.label("found"), *people.c)
+        .select_from(Department)
+        .outerjoin(people, true())
+        .where(Department.id == _DEPARTMENT_ID)
+    )
+    return scoped(query)
+
+
+@lru_cache(maxsize=MAX_LIMIT)
+def doctors_page(limit: int) -> AnySelect:
+    """(found, doctor's fields). Binds department_id, after."""
+    doctors = users.doctors_page_query(limit, of_department=True)
+    return _in_department(doctors.where(policy.doctor_list_visible(TOKEN_CALLER)))
+
+
+@lru_cache(maxsize=MAX_LIMIT)
+def patients_page(limit: int) -> AnySelect:
+    """(found, patient's fields). Binds department_id, after."""
+    query = users.patients_query().where(
+        policy.treated_in(_DEPARTMENT_ID), policy.patient_list_visible(TOKEN_CALLER)
+    )
+    return _in_department(keyset_page(query, users.PATIENT_KEY, limit))
 
 
 async def get(session: AsyncSession, department_id: int) -> Department | None:
     return await session.get(Department, department_id)
-
-
-async def exists_by_id(session: AsyncSession, department_id: int) -> bool:
-    return await users.department_exists(session, department_id)
 
 
 async def name_taken(session: AsyncSession, name: str, other_than: int | None = None) -> bool:
@@ -52,18 +96,3 @@ async def in_use(session: AsyncSession, department_id: int) -> bool:
 async def delete(session: AsyncSession, department: Department) -> None:
     await session.delete(department)
     await session.flush()
-
-
-async def list_doctors(session: AsyncSession, department_id: int, page: Page) -> Sequence[AnyRow]:
-    return await users.list_doctors(session, page, department_id)
-
-
-async def list_patients(session: AsyncSession, department_id: int, page: Page) -> Sequence[AnyRow]:
-    """Patients with at least one record in the department: a semi-join on records, so the
-    membership is never stored twice (and each patient appears once)."""
-    has_record = exists().where(
-        PatientRecord.department_id == department_id,
-        PatientRecord.patient_id == users.PATIENT_KEY,
-    )
-    query = users.patients_query().where(has_record)
-    return (await session.execute(users.patients_page(query, page))).all()

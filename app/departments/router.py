@@ -4,10 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import Path, Request, Response, status
 
-from app.auth.dependencies import CurrentUser, RequireAdmin, RequireAdminOrDoctor, RequireDoctor
+from app.auth.dependencies import ReaderDep, RequireAdmin
 from app.core.dependencies import SessionDep
-from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.core.pagination import PageDep, page_response
+from app.core.responses import MAX_ID, NO_STORE, errors, json_response
 from app.core.routing import APIRouter
 from app.departments import service
 from app.departments.schemas import DepartmentCreate, DepartmentPublic, DepartmentUpdate
@@ -25,11 +25,9 @@ DepartmentId = Annotated[int, Path(ge=1, le=MAX_ID)]
     response_model=list[DepartmentPublic],
     responses=errors(401),
 )
-async def list_departments(
-    _caller: CurrentUser, session: SessionDep, page: PageDep, request: Request, response: Response
-) -> Any:
-    rows = await service.list_departments(session, page)
-    return paginate(list(rows), page, request, response)
+async def list_departments(reader: ReaderDep, page: PageDep, request: Request) -> Response:
+    departments, more = await service.list_departments(reader, page)
+    return page_response(departments, more, request)
 
 
 @router.get(
@@ -39,10 +37,8 @@ async def list_departments(
     response_model=DepartmentPublic,
     responses=errors(401, 404),
 )
-async def get_department(
-    _caller: CurrentUser, session: SessionDep, department_id: DepartmentId
-) -> Any:
-    return await service.get_department(session, department_id)
+async def get_department(reader: ReaderDep, department_id: DepartmentId) -> Response:
+    return json_response(await service.get_department(reader, department_id))
 
 
 @router.post(
@@ -99,34 +95,23 @@ async def delete_department(
     responses=errors(401, 403, 404),
 )
 async def list_department_doctors(
-    _caller: RequireAdminOrDoctor,
-    session: SessionDep,
-    department_id: DepartmentId,
-    page: PageDep,
-    request: Request,
-    response: Response,
-) -> Any:
-    rows = await service.list_doctors(session, department_id, page)
-    return paginate(list(rows), page, request, response)
+    reader: ReaderDep, department_id: DepartmentId, page: PageDep, request: Request
+) -> Response:
+    doctors, more = await service.list_doctors(reader, department_id, page)
+    return page_response(doctors, more, request)
 
 
 @router.get(
     "/department/{department_id}/patients",
     summary="List a department's patients",
-    description="Patients with at least one record in the department, in id order. Doctors "
-    "only, and only for their own department (any other department is a 404, as its records "
-    "are). Each page is audited as one event naming its patients.",
+    description="Patients with at least one record in the department, in id order. Every "
+    "doctor, for any department (a consult needs to see whom another ward treats). Each "
+    "page is audited as one event naming its patients.",
     response_model=list[PatientPublic],
     responses=errors(401, 403, 404),
 )
 async def list_department_patients(
-    caller: RequireDoctor,
-    session: SessionDep,
-    department_id: DepartmentId,
-    page: PageDep,
-    request: Request,
-    response: Response,
-) -> Any:
-    response.headers["Cache-Control"] = NO_STORE
-    rows = await service.list_patients(session, caller, department_id, page)
-    return paginate(list(rows), page, request, response)
+    reader: ReaderDep, department_id: DepartmentId, page: PageDep, request: Request
+) -> Response:
+    patients, more = await service.list_patients(reader, department_id, page)
+    return page_response(patients, more, request, headers={"Cache-Control": NO_STORE})

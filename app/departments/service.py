@@ -1,27 +1,43 @@
 """Rules for departments: unique names, deletion only when empty, who sees whose patients."""
 
-from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.auth.reader import Reader
 from app.core.context import Principal
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import Page
-from app.departments import repository
+from app.departments import policy, repository
 from app.departments.models import Department
 from app.departments.schemas import DepartmentCreate, DepartmentUpdate
-from app.users.repository import AnyRow
+from app.users import repository as users
 
 NAME_TAKEN = "A department with this name already exists"
 
 
-async def list_departments(session: AsyncSession, page: Page) -> Sequence[Department]:
-    return await repository.list_departments(session, page)
+Item = dict[str, Any]  # a department, doctor or patient as the API answers it
 
 
-async def get_department(session: AsyncSession, department_id: int) -> Department:
+async def list_departments(reader: Reader, page: Page) -> tuple[list[Item], bool]:
+    scoped = await reader.read(repository.departments_page(page.limit), after=page.after)
+    await reader.require(scoped.caller, policy.DEPARTMENT_READERS)
+    rows = [dict(zip(repository.FIELDS, scoped.data(row), strict=True)) for row in scoped.rows]
+    return rows[: page.limit], len(rows) > page.limit
+
+
+async def get_department(reader: Reader, department_id: int) -> Item:
+    scoped = await reader.read(repository.DEPARTMENT, department_id=department_id)
+    await reader.require(scoped.caller, policy.DEPARTMENT_READERS)
+    if not scoped.rows:
+        raise NotFound("Department not found")
+    return dict(zip(repository.FIELDS, scoped.data(scoped.rows[0]), strict=True))
+
+
+async def _department(session: AsyncSession, department_id: int) -> Department:
     department = await repository.get(session, department_id)
     if department is None:
         raise NotFound("Department not found")
@@ -54,7 +70,7 @@ async def create_department(
 async def update_department(
     session: AsyncSession, admin: Principal, department_id: int, changes: DepartmentUpdate
 ) -> Department:
-    department = await get_department(session, department_id)
+    department = await _department(session, department_id)
     fields = changes.model_dump(exclude_unset=True)
     if "name" in fields and await repository.name_taken(session, fields["name"], department_id):
         raise Conflict(NAME_TAKEN)
@@ -69,7 +85,7 @@ async def update_department(
 
 
 async def delete_department(session: AsyncSession, admin: Principal, department_id: int) -> None:
-    department = await get_department(session, department_id)
+    department = await _department(session, department_id)
     if await repository.in_use(session, department_id):
         raise Conflict("Doctors or records still belong to this department")
     try:
@@ -79,37 +95,40 @@ async def delete_department(session: AsyncSession, admin: Principal, department_
     _audit_change(session, admin, "department.delete", department_id)
 
 
-async def list_doctors(session: AsyncSession, department_id: int, page: Page) -> Sequence[AnyRow]:
-    if not await repository.exists_by_id(session, department_id):
+async def _people(
+    reader: Reader, statement: Any, department_id: int, page: Page, roles: tuple[str, ...]
+) -> tuple[Principal, list[tuple[Any, ...]], bool]:
+    """The caller, and a page of a department's doctors or patients (rows of their
+    fields); 404 for an unknown department."""
+    scoped = await reader.read(statement, department_id=department_id, after=page.after)
+    await reader.require(scoped.caller, roles)
+    if not scoped.rows:
         raise NotFound("Department not found")
-    return await repository.list_doctors(session, department_id, page)
+    rows = [scoped.data(row)[1:] for row in scoped.rows]
+    people = sorted((row for row in rows if row[0] is not None), key=itemgetter(0))
+    return scoped.caller, people[: page.limit], len(people) > page.limit
 
 
-async def list_patients(
-    session: AsyncSession, principal: Principal, department_id: int, page: Page
-) -> Sequence[AnyRow]:
-    """A doctor lists the patients of his own department only: who is treated where is
-    derived from records he could not read otherwise. Any other department is a 404."""
-    # His own department exists (a doctor's department cannot be deleted).
-    if principal.department_id != department_id:
-        audit.record_by(
-            session,
-            principal,
+async def list_doctors(reader: Reader, department_id: int, page: Page) -> tuple[list[Item], bool]:
+    statement = repository.doctors_page(page.limit)
+    roles = policy.DOCTOR_LIST_READERS
+    _caller, rows, more = await _people(reader, statement, department_id, page, roles)
+    return [dict(zip(users.DOCTOR_FIELDS, row, strict=True)) for row in rows], more
+
+
+async def list_patients(reader: Reader, department_id: int, page: Page) -> tuple[list[Item], bool]:
+    """Any doctor reads any department's patients; one event per page, naming them."""
+    statement = repository.patients_page(page.limit)
+    roles = policy.PATIENT_LIST_READERS
+    caller, rows, more = await _people(reader, statement, department_id, page, roles)
+    patients = [dict(zip(users.PATIENT_FIELDS, row, strict=True)) for row in rows]
+    if patients:
+        event = audit.event_by(
+            caller,
             action="department.patients",
             resource_type="department",
             resource_id=department_id,
-            outcome=audit.Outcome.DENIED,
+            patients=[patient["id"] for patient in patients],
         )
-        raise NotFound("Department not found")
-    patients = await repository.list_patients(session, department_id, page)
-    shown = [patient.id for patient in patients[: page.limit]]
-    if shown:  # one event for the page, naming its patients
-        audit.record_by(
-            session,
-            principal,
-            action="department.patients",
-            resource_type="department",
-            resource_id=department_id,
-            patients=shown,
-        )
-    return patients
+        await reader.publish([event])
+    return patients, more

@@ -1,11 +1,17 @@
 """SQL of emergency access grants."""
 
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import select
 
-from app.core.pagination import written
+from app.audit.policy import trail_visible
+from app.audit.repository import BEFORE
+from app.auth.caller import TOKEN_CALLER, scoped
+from app.core.db import AnySelect, UTCDateTime
+from app.core.pagination import MAX_LIMIT, written
 from app.emergency.models import EmergencyGrant
 
 
@@ -30,11 +36,26 @@ async def create(
     return grant
 
 
-async def list_newest_first(
-    session: AsyncSession, *, limit: int, before_id: int | None
-) -> list[EmergencyGrant]:
-    """A keyset page by descending id (limit + 1 rows: the extra one says more exist)."""
-    query = select(EmergencyGrant).order_by(EmergencyGrant.id.desc()).limit(written(limit + 1))
-    if before_id is not None:
-        query = query.where(EmergencyGrant.id < before_id)
-    return list((await session.scalars(query)).all())
+GRANT_COLUMNS = (
+    EmergencyGrant.id,
+    EmergencyGrant.patient_id,
+    EmergencyGrant.doctor_id,
+    EmergencyGrant.reason,
+    EmergencyGrant.created_at,
+    EmergencyGrant.expires_at,
+)
+REVIEW_FIELDS = (*(column.key for column in GRANT_COLUMNS), "active")
+
+
+@lru_cache(maxsize=MAX_LIMIT)
+def reviews_page(limit: int) -> AnySelect:
+    """Every grant, newest first (keyset by descending id below `before`), with whether it
+    is active at `now`, for the trail's readers. Binds before, now."""
+    now = bindparam("now", type_=UTCDateTime())
+    query = (
+        select(*GRANT_COLUMNS, (EmergencyGrant.expires_at > now).label("active"))
+        .where(trail_visible(TOKEN_CALLER), EmergencyGrant.id < BEFORE)
+        .order_by(EmergencyGrant.id.desc())
+        .limit(written(limit + 1))
+    )
+    return scoped(query)

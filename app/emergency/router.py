@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import Path, Request, Response
 
-from app.auth.dependencies import RequireAdmin, RequireDoctor
+from app.auth.dependencies import ReaderDep, RequireDoctor
 from app.core.dependencies import SessionDep, SettingsDep
-from app.core.pagination import PageDep, paginate
+from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, NO_STORE, errors
 from app.core.routing import APIRouter
 from app.emergency import service
@@ -59,13 +59,6 @@ async def open_emergency_access(
     ),
     responses=errors(401, 403),
 )
-async def list_emergency_grants(
-    admin: RequireAdmin,
-    session: SessionDep,
-    page: PageDep,
-    request: Request,
-    response: Response,
-) -> list[service.GrantReview]:
-    grants = await service.review_grants(session, admin, page)
-    response.headers["Cache-Control"] = NO_STORE
-    return paginate(grants, page, request, response)
+async def list_emergency_grants(reader: ReaderDep, page: PageDep, request: Request) -> Response:
+    grants, more = await service.review_grants(reader, page)
+    return page_response(grants, more, request, headers={"Cache-Control": NO_STORE})

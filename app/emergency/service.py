@@ -6,12 +6,16 @@ department: the grant is pointless then, but harmless (read-only, audited), and 
 would tell the doctor something about the patient's departments that a 201 does not.
 """
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from operator import itemgetter
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.audit.policy import TRAIL_READERS
+from app.audit.repository import NEWEST
+from app.auth.reader import Reader
 from app.core.context import Principal
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound
@@ -19,17 +23,6 @@ from app.core.pagination import Page
 from app.emergency import repository
 from app.emergency.models import EmergencyGrant
 from app.users import repository as users_repository
-
-
-@dataclass(frozen=True, slots=True)
-class GrantReview:
-    id: int
-    patient_id: int
-    doctor_id: int
-    reason: str
-    created_at: datetime
-    expires_at: datetime
-    active: bool
 
 
 async def open_grant(
@@ -68,27 +61,20 @@ async def open_grant(
     return grant
 
 
-async def review_grants(session: AsyncSession, admin: Principal, page: Page) -> list[GrantReview]:
+async def review_grants(reader: Reader, page: Page) -> tuple[list[dict[str, Any]], bool]:
     """Every grant, newest first (keyset by descending id: the cursor is the last id seen)."""
-    if not admin.is_admin:
-        raise Forbidden()
-    grants = await repository.list_newest_first(session, limit=page.limit, before_id=page.after_id)
-    audit.record_by(
-        session,
-        admin,
-        action="emergency.review",
-        resource_type="emergency_grant",
+    statement = repository.reviews_page(page.limit)
+    before = page.after_id or NEWEST
+    scoped = await reader.read(statement, before=before, now=utcnow())
+    await reader.require(scoped.caller, TRAIL_READERS)
+    fields = repository.REVIEW_FIELDS
+    grants = sorted(
+        (dict(zip(fields, scoped.data(row), strict=True)) for row in scoped.rows),
+        key=itemgetter("id"),
+        reverse=True,
     )
-    now = utcnow()
-    return [
-        GrantReview(
-            id=grant.id,
-            patient_id=grant.patient_id,
-            doctor_id=grant.doctor_id,
-            reason=grant.reason,
-            created_at=grant.created_at,
-            expires_at=grant.expires_at,
-            active=grant.expires_at > now,
-        )
-        for grant in grants
-    ]
+    review = audit.event_by(
+        scoped.caller, action="emergency.review", resource_type="emergency_grant"
+    )
+    await reader.publish([review])
+    return grants[: page.limit], len(grants) > page.limit

@@ -1,112 +1,131 @@
-"""SQL of patient records. Who sees what is part of every query's WHERE, never a later filter.
+"""SQL of patient records. Who sees what is part of every statement (records.policy).
 
-Read scopes: a patient sees the records whose `patient_id` is his; a doctor sees his
-department's records, and reads a patient's records from any department while he holds an
-unexpired emergency grant for that patient (looked up in the same query). Writes are
-scoped to the doctor's department only.
+Reads are statements built once (per page size), joined to the token's caller
+(auth.caller.scoped): one round trip checks the token and reads what it may see. Writes
+run in the request's transaction, scoped to the writing doctor's department.
 """
 
-from collections.abc import Sequence
-from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, null, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    bindparam,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.context import Principal
-from app.core.pagination import Page, keyset, written
-from app.emergency.models import EmergencyGrant
+from app.auth.caller import TOKEN_CALLER, CallerRef, scoped
+from app.core.db import AnySelect, UTCDateTime
+from app.core.pagination import MAX_LIMIT, keyset_page
+from app.records import policy
 from app.records.models import PatientRecord, PatientRecordVersion
 
-# (record, id of the emergency grant that made it visible, or None)
-VisibleRecord = tuple[PatientRecord, int | None]
+RECORD_COLUMNS = (
+    PatientRecord.id,
+    PatientRecord.patient_id,
+    PatientRecord.department_id,
+    PatientRecord.author_id,
+    PatientRecord.diagnosis,
+    PatientRecord.observations,
+    PatientRecord.treatments,
+    PatientRecord.notes,
+    PatientRecord.version,
+    PatientRecord.created_at,
+    PatientRecord.updated_at,
+)
+FIELDS = tuple(column.key for column in RECORD_COLUMNS)
+_VERSION_COLUMNS = (
+    PatientRecordVersion.record_id.label("id"),
+    *(getattr(PatientRecordVersion, name) for name in FIELDS[1:]),
+)
 
+NOW = bindparam("now", type_=UTCDateTime())
+_RECORD_ID: BindParameter[Any] = bindparam("record_id")
+_GRANT_ID = policy.grant_used(TOKEN_CALLER, NOW).label("grant_id")
 
-def _in_department(department_id: int | None) -> ColumnElement[bool]:
-    if department_id is None:
-        return false()
-    return PatientRecord.department_id == department_id
-
-
-def _grant_conditions(doctor_id: int, now: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (
-        EmergencyGrant.doctor_id == doctor_id,
-        EmergencyGrant.patient_id == PatientRecord.patient_id,
-        EmergencyGrant.expires_at > now,
+# One record the caller may read: (record's FIELDS, grant_id). Binds record_id, now.
+ONE = scoped(
+    select(*RECORD_COLUMNS, _GRANT_ID).where(
+        PatientRecord.id == _RECORD_ID, policy.visible(TOKEN_CALLER, NOW)
     )
+)
 
 
-def _read_scope(
-    reader: Principal, now: datetime, *, with_grants: bool
-) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
-    """The WHERE condition of what `reader` may read, and the grant id column to select."""
-    if not reader.is_doctor:
-        # Patients (and anyone else who got this far) see only records about themselves.
-        return PatientRecord.patient_id == reader.id, null()
-    own = _in_department(reader.department_id)
-    if not with_grants:
-        return own, null()
-    grant_id = (
-        select(EmergencyGrant.id)
-        .where(*_grant_conditions(reader.id, now))
-        .order_by(EmergencyGrant.expires_at.desc(), EmergencyGrant.id.desc())
-        .limit(written(1))
-        .correlate(PatientRecord)
-        .scalar_subquery()
+@lru_cache(maxsize=MAX_LIMIT)
+def own_page(limit: int) -> AnySelect:
+    """A page of the caller's own records (his department's, or his own as a patient),
+    rows as in ONE. Binds after. Each scope walks its own index in id order."""
+    branches = [
+        keyset_page(
+            select(*RECORD_COLUMNS, null().label("grant_id")).where(scope), PatientRecord.id, limit
+        ).subquery()
+        for scope in policy.own(TOKEN_CALLER)
+    ]
+    return scoped(union_all(*(select(branch) for branch in branches)))
+
+
+@lru_cache(maxsize=MAX_LIMIT)
+def patient_page(limit: int) -> AnySelect:
+    """A page of one patient's records that the caller may read (emergency grants count
+    here), rows as in ONE. Binds patient_id, after, now."""
+    query = select(*RECORD_COLUMNS, _GRANT_ID).where(
+        PatientRecord.patient_id == bindparam("patient_id"), policy.visible(TOKEN_CALLER, NOW)
     )
-    visible = or_(own, exists().where(*_grant_conditions(reader.id, now)))
-    # The grant is only what made the record visible when it is outside his department.
-    return visible, case((own, null()), else_=grant_id)
+    return scoped(keyset_page(query, PatientRecord.id, limit))
 
 
-def _rows(result: Any) -> list[VisibleRecord]:
-    return [(row[0], row[1]) for row in result.all()]
-
-
-async def get_visible(
-    session: AsyncSession, reader: Principal, record_id: int, now: datetime
-) -> VisibleRecord | None:
-    scope, grant_id = _read_scope(reader, now, with_grants=True)
-    result = await session.execute(
-        select(PatientRecord, grant_id).where(PatientRecord.id == record_id, scope)
+@lru_cache(maxsize=MAX_LIMIT)
+def history_page(limit: int) -> AnySelect:
+    """A visible record's current version, patient and grant, with a page of its versions
+    by version number: (current_version, patient_id, grant_id, then the version's FIELDS,
+    NULL when the page is empty). Binds record_id, after, now."""
+    versions = keyset_page(
+        select(*_VERSION_COLUMNS).where(PatientRecordVersion.record_id == _RECORD_ID),
+        PatientRecordVersion.version,
+        limit,
+    ).subquery()
+    record = (
+        select(
+            PatientRecord.version.label("current_version"),
+            PatientRecord.patient_id.label("record_patient_id"),
+            _GRANT_ID,
+            *versions.c,
+        )
+        .select_from(PatientRecord)
+        .outerjoin(versions, true())
+        .where(PatientRecord.id == _RECORD_ID, policy.visible(TOKEN_CALLER, NOW))
     )
-    rows = _rows(result)
-    return rows[0] if rows else None
+    return scoped(record)
 
 
-async def list_visible(
-    session: AsyncSession, reader: Principal, now: datetime, page: Page, patient_id: int | None
-) -> list[VisibleRecord]:
-    """One keyset page. Without `patient_id` a doctor lists his department only (grants
-    widen a doctor's reads only when he asks for one patient); `patient_id` only narrows."""
-    scope, grant_id = _read_scope(reader, now, with_grants=patient_id is not None)
-    query = select(PatientRecord, grant_id).where(scope)
-    if patient_id is not None:
-        query = query.where(PatientRecord.patient_id == patient_id)
-    return _rows(await session.execute(keyset(query, PatientRecord.id, page)))
+def bound_caller(department_id: int | None) -> CallerRef:
+    """A writing doctor as a CallerRef (only his department matters to writes)."""
+    department: ColumnElement[Any] = bindparam("caller_department_id", department_id)
+    return CallerRef(
+        id=null(), role=null(), doctor_id=null(), doctor_department_id=department, patient_id=null()
+    )
 
 
 async def get_writable(
     session: AsyncSession, department_id: int | None, record_id: int
 ) -> PatientRecord | None:
     return await session.scalar(
-        select(PatientRecord).where(PatientRecord.id == record_id, _in_department(department_id))
+        select(PatientRecord).where(
+            PatientRecord.id == record_id, policy.writable(bound_caller(department_id))
+        )
     )
 
 
 def _snapshot(record: PatientRecord) -> PatientRecordVersion:
     return PatientRecordVersion(
         record_id=record.id,
-        version=record.version,
-        patient_id=record.patient_id,
-        department_id=record.department_id,
-        author_id=record.author_id,
-        diagnosis=record.diagnosis,
-        observations=record.observations,
-        treatments=record.treatments,
-        notes=record.notes,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
+        **{name: getattr(record, name) for name in FIELDS[1:]},
     )
 
 
@@ -140,7 +159,7 @@ async def apply_update(
         conditions.append(PatientRecord.version == expected_version)
     statement = (
         update(PatientRecord)
-        .where(and_(*conditions))
+        .where(*conditions)
         .values(**values, version=PatientRecord.version + 1)
         .returning(PatientRecord)
         .execution_options(synchronize_session=False, populate_existing=True)
@@ -151,10 +170,3 @@ async def apply_update(
     session.add(_snapshot(updated))
     await session.flush()
     return updated
-
-
-async def list_versions(
-    session: AsyncSession, record_id: int, page: Page
-) -> Sequence[PatientRecordVersion]:
-    query = select(PatientRecordVersion).where(PatientRecordVersion.record_id == record_id)
-    return (await session.scalars(keyset(query, PatientRecordVersion.version, page))).all()

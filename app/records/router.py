@@ -4,12 +4,12 @@ from typing import Annotated, Any
 
 from fastapi import Header, Path, Query, Request, Response, status
 
-from app.auth.dependencies import ClaimsDep, RequireDoctor, RequireDoctorOrPatient, authorize
-from app.core.dependencies import SessionDep, request_session
-from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.auth.dependencies import ReaderDep, RequireDoctor
+from app.core.dependencies import SessionDep
+from app.core.pagination import PageDep, page_response
+from app.core.responses import MAX_ID, NO_STORE, errors, json_response
 from app.core.routing import APIRouter
-from app.records import reads, service
+from app.records import service
 from app.records.models import PatientRecord
 from app.records.schemas import RecordCreate, RecordPublic, RecordUpdate, RecordVersionPublic
 
@@ -19,10 +19,15 @@ RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": 'The version, as "3"'}}
 
 
-def _headers(response: Response, record: PatientRecord | None = None) -> None:
-    response.headers["Cache-Control"] = NO_STORE
-    if record is not None:
-        response.headers["ETag"] = f'"{record.version}"'
+_NO_STORE = {"Cache-Control": NO_STORE}
+
+
+def _record_headers(version: int) -> dict[str, str]:
+    return {**_NO_STORE, "ETag": f'"{version}"'}
+
+
+def _headers(response: Response, record: PatientRecord) -> None:
+    response.headers.update(_record_headers(record.version))
 
 
 @router.get(
@@ -36,21 +41,15 @@ def _headers(response: Response, record: PatientRecord | None = None) -> None:
     responses=errors(401, 403),
 )
 async def list_records(
-    claims: ClaimsDep,
+    reader: ReaderDep,
     page: PageDep,
     request: Request,
-    response: Response,
     patient_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only this patient's records")
     ] = None,
-) -> Any:
-    if reads.available(request.app):
-        return await reads.list_records(request, claims, page, patient_id)
-    async with request_session(request) as session:
-        caller = await authorize(session, request, claims, reads.READERS)
-        records = await service.list_records(session, caller, page, patient_id)
-    _headers(response)
-    return paginate(records, page, request, response)
+) -> Response:
+    records, more = await service.list_records(reader, page, patient_id)
+    return page_response(records, more, request, headers=_NO_STORE)
 
 
 @router.post(
@@ -84,16 +83,9 @@ async def create_record(
     response_model=RecordPublic,
     responses={**errors(401, 403, 404), 200: {"description": "The record", "headers": ETAG_HEADER}},
 )
-async def get_record(
-    claims: ClaimsDep, record_id: RecordId, request: Request, response: Response
-) -> Any:
-    if reads.available(request.app):
-        return await reads.get_record(request, claims, record_id)
-    async with request_session(request) as session:
-        caller = await authorize(session, request, claims, reads.READERS)
-        record = await service.get_record(session, caller, record_id)
-    _headers(response, record)
-    return record
+async def get_record(reader: ReaderDep, record_id: RecordId) -> Response:
+    record = await service.get_record(reader, record_id)
+    return json_response(record, headers=_record_headers(record["version"]))
 
 
 @router.patch(
@@ -134,14 +126,8 @@ async def update_record(
     responses={**errors(401, 403, 404), 200: {"description": "Versions", "headers": ETAG_HEADER}},
 )
 async def get_record_history(
-    caller: RequireDoctorOrPatient,
-    session: SessionDep,
-    record_id: RecordId,
-    page: PageDep,
-    request: Request,
-    response: Response,
-) -> Any:
-    record, versions = await service.get_history(session, caller, record_id, page)
-    _headers(response, record)
-    last = versions[page.limit - 1].version if len(versions) > page.limit else None
-    return paginate(list(versions), page, request, response, last_id=last)
+    reader: ReaderDep, record_id: RecordId, page: PageDep, request: Request
+) -> Response:
+    current, versions, more = await service.get_history(reader, record_id, page)
+    last = versions[-1]["version"] if more else None
+    return page_response(versions, more, request, last_id=last, headers=_record_headers(current))

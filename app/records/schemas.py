@@ -67,5 +67,3 @@ class RecordUpdate(RequestModel):
 
 class RecordVersionPublic(RecordPublic):
     """One version of a record as it was written: `id` is the record's id."""
-
-    id: int = Field(validation_alias="record_id")

@@ -1,17 +1,20 @@
 """Rules for patient records: department-scoped writes, scoped reads, versions, audit."""
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from operator import itemgetter
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.auth.reader import Reader, Scoped
 from app.core.context import Principal
 from app.core.db import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from app.core.pagination import Page
-from app.records import repository
-from app.records.models import PatientRecord, PatientRecordVersion
+from app.records import policy, repository
+from app.records.models import PatientRecord
 from app.records.schemas import RecordCreate, RecordUpdate
 from app.users import repository as users_repository
 
@@ -35,12 +38,14 @@ def parse_if_match(value: str | None) -> set[int] | None:
     return versions
 
 
+Record = dict[str, Any]  # a record as the API answers it: the FIELDS of RecordPublic
+
+
 def _audited(
     session: AsyncSession,
     principal: Principal,
     action: str,
     record: PatientRecord,
-    grant_id: int | None = None,
 ) -> None:
     audit.record_by(
         session,
@@ -49,35 +54,49 @@ def _audited(
         resource_type="record",
         resource_id=record.id,
         patient_id=record.patient_id,
-        emergency_grant_id=grant_id,
     )
 
 
 def _denied(session: AsyncSession, principal: Principal, action: str, record_id: int) -> None:
-    audit.record_by(
-        session,
-        principal,
-        action=action,
+    audit.record_by(session, principal, **_refusal(action, record_id))
+
+
+def _refusal(action: str, record_id: int) -> dict[str, Any]:
+    return {
+        "action": action,
+        "resource_type": "record",
+        "resource_id": record_id,
+        "outcome": audit.Outcome.DENIED,
+    }
+
+
+async def _visible(
+    reader: Reader, statement: Any, action: str, record_id: int, **values: Any
+) -> Scoped:
+    """A read of one record: 403 for a role that reads no records, 404 (recorded) when
+    the record is not one the caller may see."""
+    scoped = await reader.read(statement, record_id=record_id, now=utcnow(), **values)
+    await reader.require(scoped.caller, policy.READERS)
+    if not scoped.rows:
+        await reader.publish([audit.event_by(scoped.caller, **_refusal(action, record_id))])
+        raise NotFound("Record not found")
+    return scoped
+
+
+async def get_record(reader: Reader, record_id: int) -> Record:
+    scoped = await _visible(reader, repository.ONE, "record.read", record_id)
+    *fields, grant_id = scoped.data(scoped.rows[0])
+    record = dict(zip(repository.FIELDS, fields, strict=True))
+    read = audit.event_by(
+        scoped.caller,
+        action="record.read",
         resource_type="record",
         resource_id=record_id,
-        outcome=audit.Outcome.DENIED,
+        patient_id=record["patient_id"],
+        emergency_grant_id=grant_id,
     )
-
-
-async def _read(
-    session: AsyncSession, principal: Principal, record_id: int, action: str
-) -> PatientRecord:
-    found = await repository.get_visible(session, principal, record_id, utcnow())
-    if found is None:
-        _denied(session, principal, action, record_id)
-        raise NotFound("Record not found")
-    record, grant_id = found
-    _audited(session, principal, action, record, grant_id)
+    await reader.publish([read])
     return record
-
-
-async def get_record(session: AsyncSession, principal: Principal, record_id: int) -> PatientRecord:
-    return await _read(session, principal, record_id, "record.read")
 
 
 def page_subjects(shown: Iterable[tuple[int, int | None]]) -> tuple[list[int], int | None]:
@@ -93,22 +112,51 @@ def page_subjects(shown: Iterable[tuple[int, int | None]]) -> tuple[list[int], i
 
 
 async def list_records(
-    session: AsyncSession, principal: Principal, page: Page, patient_id: int | None
-) -> list[PatientRecord]:
-    rows = await repository.list_visible(session, principal, utcnow(), page, patient_id)
-    patients, used_grant = page_subjects(
-        (record.patient_id, grant_id) for record, grant_id in rows[: page.limit]
-    )
+    reader: Reader, page: Page, patient_id: int | None
+) -> tuple[list[Record], bool]:
+    """A page of the records the caller may read, in id order; and whether more follow."""
+    if patient_id is None:
+        scoped = await reader.read(repository.own_page(page.limit), after=page.after)
+    else:
+        statement = repository.patient_page(page.limit)
+        scoped = await reader.read(statement, patient_id=patient_id, after=page.after, now=utcnow())
+    await reader.require(scoped.caller, policy.READERS)
+    rows = sorted((scoped.data(row) for row in scoped.rows), key=itemgetter(0))
+    shown = rows[: page.limit]
+    patients, used_grant = page_subjects((row[1], row[-1]) for row in shown)
     if patients:  # an empty page shows no one's data
-        audit.record_by(
-            session,
-            principal,
+        event = audit.event_by(
+            scoped.caller,
             action="record.list",
             resource_type="record",
             patients=patients,
             emergency_grant_id=used_grant,
         )
-    return [record for record, _grant in rows]
+        await reader.publish([event])
+    records = [dict(zip(repository.FIELDS, row[:-1], strict=True)) for row in shown]
+    return records, len(rows) > page.limit
+
+
+async def get_history(reader: Reader, record_id: int, page: Page) -> tuple[int, list[Record], bool]:
+    """(the record's current version, a page of its versions oldest first, more follow?)"""
+    statement = repository.history_page(page.limit)
+    scoped = await _visible(reader, statement, "record.history", record_id, after=page.after)
+    rows = [scoped.data(row) for row in scoped.rows]
+    current_version, patient_id, grant_id = rows[0][:3]
+    versions = sorted(
+        (dict(zip(repository.FIELDS, row[3:], strict=True)) for row in rows if row[3] is not None),
+        key=itemgetter("version"),
+    )
+    event = audit.event_by(
+        scoped.caller,
+        action="record.history",
+        resource_type="record",
+        resource_id=record_id,
+        patient_id=patient_id,
+        emergency_grant_id=grant_id,
+    )
+    await reader.publish([event])
+    return current_version, versions[: page.limit], len(versions) > page.limit
 
 
 async def create_record(
@@ -167,10 +215,3 @@ async def update_record(
         raise PreconditionFailed()
     _audited(session, principal, "record.update", updated)
     return updated
-
-
-async def get_history(
-    session: AsyncSession, principal: Principal, record_id: int, page: Page
-) -> tuple[PatientRecord, Sequence[PatientRecordVersion]]:
-    record = await _read(session, principal, record_id, "record.history")
-    return record, await repository.list_versions(session, record_id, page)

@@ -1,18 +1,17 @@
-"""SQL of doctors, patients and user activation."""
+"""SQL of doctors, patients and user activation. Reads are statements built once (per page
+size), narrowed by users.policy and joined to the token's caller (auth.caller.scoped)."""
 
-from collections.abc import Sequence
-from typing import Any, TypeAlias
+from functools import lru_cache
 
-from sqlalchemy import Row, Select, exists, or_, select
+from sqlalchemy import BindParameter, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.pagination import Page, keyset
+from app.auth.caller import TOKEN_CALLER, scoped
+from app.core.db import AnyRow, AnySelect
+from app.core.pagination import MAX_LIMIT, keyset_page
 from app.departments.models import Department
+from app.users import policy
 from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
-
-# Rows and queries of several columns (SQLAlchemy 2.1 types them by a tuple of columns).
-AnyRow: TypeAlias = Row[*tuple[Any, ...]]
-AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 DOCTOR_COLUMNS = (
     User.id,
@@ -32,22 +31,69 @@ PATIENT_COLUMNS = (
     PatientProfile.sex,
     PatientProfile.phone,
 )
+DOCTOR_FIELDS = tuple(column.key for column in DOCTOR_COLUMNS)
+PATIENT_FIELDS = tuple(column.key for column in PATIENT_COLUMNS)
+# Pages of patients walk the patient profiles' key, not the users': in users' order a
+# page would first walk past every doctor.
+PATIENT_KEY = PatientProfile.user_id
 
 
 def doctors_query() -> AnySelect:
     return select(*DOCTOR_COLUMNS).join(DoctorProfile, DoctorProfile.user_id == User.id)
 
 
-async def list_doctors(
-    session: AsyncSession, page: Page, department_id: int | None = None
-) -> Sequence[AnyRow]:
+def patients_query() -> AnySelect:
+    return select(*PATIENT_COLUMNS).join(PatientProfile, PatientProfile.user_id == User.id)
+
+
+# One doctor, if the caller may read doctors. Binds doctor_id.
+DOCTOR = scoped(
+    doctors_query().where(User.id == bindparam("doctor_id"), policy.doctors_visible(TOKEN_CALLER))
+)
+# One patient, if the caller may read him. Binds patient_id.
+PATIENT = scoped(
+    patients_query().where(User.id == bindparam("patient_id"), policy.patient_visible(TOKEN_CALLER))
+)
+
+
+def doctors_page_query(limit: int, *, of_department: bool) -> AnySelect:
+    """A page of doctors (binds after; department_id with `of_department`), unscoped."""
     query = doctors_query()
-    if department_id is not None:
-        query = query.where(DoctorProfile.department_id == department_id)
-    return (await session.execute(keyset(query, User.id, page))).all()
+    if of_department:
+        query = query.where(DoctorProfile.department_id == bindparam("department_id"))
+    return keyset_page(query, User.id, limit)
 
 
-async def get_doctor(session: AsyncSession, doctor_id: int) -> AnyRow | None:
+@lru_cache(maxsize=2 * MAX_LIMIT)
+def doctors_page(limit: int, *, of_department: bool) -> AnySelect:
+    query = doctors_page_query(limit, of_department=of_department)
+    return scoped(query.where(policy.doctors_visible(TOKEN_CALLER)))
+
+
+def search_pattern(q: str) -> str:
+    """The LIKE pattern of `?q=` (contains, case-insensitively, `%` and `_` taken as
+    themselves), matched against the stored casefolded keys."""
+    escaped = casefold_key(q).replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+@lru_cache(maxsize=2 * MAX_LIMIT)
+def patients_page(limit: int, *, search: bool) -> AnySelect:
+    """A page of patients the caller may read; with `search`, those whose username or
+    full name contains `pattern` (search_pattern). Binds after (and pattern)."""
+    query = patients_query().where(policy.patient_visible(TOKEN_CALLER))
+    if search:
+        pattern: BindParameter[str] = bindparam("pattern")
+        query = query.where(
+            or_(
+                User.username_key.like(pattern, escape="/"),
+                User.full_name_key.like(pattern, escape="/"),
+            )
+        )
+    return scoped(keyset_page(query, PATIENT_KEY, limit))
+
+
+async def get_doctor_row(session: AsyncSession, doctor_id: int) -> AnyRow | None:
     return (await session.execute(doctors_query().where(User.id == doctor_id))).one_or_none()
 
 
@@ -62,45 +108,6 @@ async def is_patient(session: AsyncSession, user_id: int) -> bool:
 
 async def department_exists(session: AsyncSession, department_id: int) -> bool:
     return bool(await session.scalar(select(exists().where(Department.id == department_id))))
-
-
-def _contains(q: str) -> Any:
-    """Case-insensitive `contains` on username or full name; `%` and `_` match themselves.
-
-    Both are compared through their stored casefolded key columns (the same casefolding on
-    both databases, and on PostgreSQL trigram indexes). The text is always a bound
-    parameter; autoescape escapes the LIKE wildcards.
-    """
-    key = casefold_key(q)
-    return or_(
-        User.username_key.contains(key, autoescape=True),
-        User.full_name_key.contains(key, autoescape=True),
-    )
-
-
-def patients_query() -> AnySelect:
-    return select(*PATIENT_COLUMNS).join(PatientProfile, PatientProfile.user_id == User.id)
-
-
-# Pages of patients walk the patient profiles' key, not the users': in users' order, a
-# page first walked past every doctor (500 at the large bench seed, 1 ms for a department's
-# first page against 0.35 ms).
-PATIENT_KEY = PatientProfile.user_id
-
-
-def patients_page(query: AnySelect, page: Page) -> AnySelect:
-    return keyset(query, PATIENT_KEY, page)
-
-
-async def list_patients(session: AsyncSession, page: Page, q: str | None) -> Sequence[AnyRow]:
-    query = patients_query()
-    if q:
-        query = query.where(_contains(q))
-    return (await session.execute(patients_page(query, page))).all()
-
-
-async def get_patient(session: AsyncSession, patient_id: int) -> AnyRow | None:
-    return (await session.execute(patients_query().where(User.id == patient_id))).one_or_none()
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:

@@ -4,10 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response
 
-from app.auth.dependencies import CurrentUser, RequireAdmin, RequireAdminOrDoctor
+from app.auth.dependencies import ReaderDep, RequireAdmin
 from app.core.dependencies import SessionDep
-from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.core.pagination import PageDep, page_response
+from app.core.responses import MAX_ID, NO_STORE, errors, json_response
 from app.core.routing import APIRouter
 from app.core.schemas import Text
 from app.users import service
@@ -34,17 +34,15 @@ UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
     responses=errors(401, 403),
 )
 async def list_doctors(
-    _caller: RequireAdminOrDoctor,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageDep,
     request: Request,
-    response: Response,
     department_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only doctors of this department")
     ] = None,
-) -> Any:
-    rows = await service.list_doctors(session, page, department_id)
-    return paginate(list(rows), page, request, response)
+) -> Response:
+    doctors, more = await service.list_doctors(reader, page, department_id)
+    return page_response(doctors, more, request)
 
 
 @router.get(
@@ -54,10 +52,8 @@ async def list_doctors(
     response_model=DoctorPublic,
     responses=errors(401, 403, 404),
 )
-async def get_doctor(
-    _caller: RequireAdminOrDoctor, session: SessionDep, doctor_id: DoctorId
-) -> Any:
-    return await service.get_doctor(session, doctor_id)
+async def get_doctor(reader: ReaderDep, doctor_id: DoctorId) -> Response:
+    return json_response(await service.get_doctor(reader, doctor_id))
 
 
 @router.patch(
@@ -84,19 +80,16 @@ async def update_doctor(
     responses=errors(401, 403),
 )
 async def list_patients(
-    caller: RequireAdminOrDoctor,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageDep,
     request: Request,
-    response: Response,
     q: Annotated[
         Annotated[str, Text(100)] | None,
         Query(description="Full name or username contains this (case-insensitive)"),
     ] = None,
-) -> Any:
-    response.headers["Cache-Control"] = NO_STORE
-    rows = await service.list_patients(session, caller, page, q)
-    return paginate(list(rows), page, request, response)
+) -> Response:
+    patients, more = await service.list_patients(reader, page, q)
+    return page_response(patients, more, request, headers={"Cache-Control": NO_STORE})
 
 
 @router.get(
@@ -107,11 +100,9 @@ async def list_patients(
     response_model=PatientPublic,
     responses=errors(401, 404),
 )
-async def get_patient(
-    caller: CurrentUser, session: SessionDep, patient_id: PatientId, response: Response
-) -> Any:
-    response.headers["Cache-Control"] = NO_STORE
-    return await service.get_patient(session, caller, patient_id)
+async def get_patient(reader: ReaderDep, patient_id: PatientId) -> Response:
+    patient = await service.get_patient(reader, patient_id)
+    return json_response(patient, headers={"Cache-Control": NO_STORE})
 
 
 @router.patch(

@@ -1,31 +1,42 @@
 """Rules for doctors, patients and user activation: who sees which profile, what is audited."""
 
-from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.auth.reader import Reader
 from app.core.context import Principal
-from app.core.db import utcnow
+from app.core.db import AnyRow, utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.pagination import Page
-from app.users import repository
+from app.users import policy, repository
 from app.users.models import User
-from app.users.repository import AnyRow
 from app.users.schemas import DoctorUpdate
+
+Profile = dict[str, Any]  # a doctor or a patient as the API answers it
+
+
+def _profiles(fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[Profile]:
+    return [dict(zip(fields, row, strict=True)) for row in rows]
 
 
 async def list_doctors(
-    session: AsyncSession, page: Page, department_id: int | None
-) -> Sequence[AnyRow]:
-    return await repository.list_doctors(session, page, department_id)
+    reader: Reader, page: Page, department_id: int | None
+) -> tuple[list[Profile], bool]:
+    statement = repository.doctors_page(page.limit, of_department=department_id is not None)
+    scoped = await reader.read(statement, after=page.after, department_id=department_id)
+    await reader.require(scoped.caller, policy.STAFF)
+    rows = [scoped.data(row) for row in scoped.rows]
+    return _profiles(repository.DOCTOR_FIELDS, rows[: page.limit]), len(rows) > page.limit
 
 
-async def get_doctor(session: AsyncSession, doctor_id: int) -> AnyRow:
-    doctor = await repository.get_doctor(session, doctor_id)
-    if doctor is None:
+async def get_doctor(reader: Reader, doctor_id: int) -> Profile:
+    scoped = await reader.read(repository.DOCTOR, doctor_id=doctor_id)
+    await reader.require(scoped.caller, policy.STAFF)
+    if not scoped.rows:
         raise NotFound("Doctor not found")
-    return doctor
+    return dict(zip(repository.DOCTOR_FIELDS, scoped.data(scoped.rows[0]), strict=True))
 
 
 def _audit_change(session: AsyncSession, admin: Principal, action: str, user_id: int) -> None:
@@ -52,49 +63,49 @@ async def update_doctor(
         setattr(profile, name, value)
     await repository.flush(session)
     _audit_change(session, admin, "doctor.update", doctor_id)
-    return await get_doctor(session, doctor_id)
+    doctor = await repository.get_doctor_row(session, doctor_id)
+    assert doctor is not None  # its profile was just written in this transaction
+    return doctor
 
 
-async def list_patients(
-    session: AsyncSession, principal: Principal, page: Page, q: str | None
-) -> Sequence[AnyRow]:
-    patients = await repository.list_patients(session, page, q)
-    shown = [patient.id for patient in patients[: page.limit]]
-    if shown:  # one event for the page, naming its patients (as the other lists)
-        audit.record_by(
-            session,
-            principal,
+async def list_patients(reader: Reader, page: Page, q: str | None) -> tuple[list[Profile], bool]:
+    """A page of patients; one event for the page, naming its patients (as every list)."""
+    statement = repository.patients_page(page.limit, search=bool(q))
+    pattern = repository.search_pattern(q) if q else None
+    scoped = await reader.read(statement, after=page.after, pattern=pattern)
+    await reader.require(scoped.caller, policy.STAFF)
+    rows = [scoped.data(row) for row in scoped.rows]
+    patients = _profiles(repository.PATIENT_FIELDS, rows[: page.limit])
+    shown = [patient["id"] for patient in patients]
+    if shown:
+        event = audit.event_by(
+            scoped.caller,
             action="patient.list",
             resource_type="patient",
             resource_id=shown[0] if len(shown) == 1 else None,
             patients=shown,
         )
-    return patients
+        await reader.publish([event])
+    return patients, len(rows) > page.limit
 
 
-async def get_patient(session: AsyncSession, principal: Principal, patient_id: int) -> AnyRow:
+async def get_patient(reader: Reader, patient_id: int) -> Profile:
     """Staff read any patient's profile; a patient only his own (anyone else's is a 404)."""
-    visible = not principal.is_patient or principal.id == patient_id
-    patient = await repository.get_patient(session, patient_id) if visible else None
-    if patient is None:
-        audit.record_by(
-            session,
-            principal,
-            action="patient.read",
-            resource_type="patient",
-            resource_id=patient_id,
-            outcome=audit.Outcome.DENIED,
-        )
-        raise NotFound("Patient not found")
-    audit.record_by(
-        session,
-        principal,
+    scoped = await reader.read(repository.PATIENT, patient_id=patient_id)
+    await reader.require(scoped.caller, policy.PATIENT_READERS)
+    shown = bool(scoped.rows)
+    event = audit.event_by(
+        scoped.caller,
         action="patient.read",
         resource_type="patient",
         resource_id=patient_id,
-        patient_id=patient_id,
+        outcome=audit.Outcome.ALLOWED if shown else audit.Outcome.DENIED,
+        patient_id=patient_id if shown else None,
     )
-    return patient
+    await reader.publish([event])
+    if not shown:
+        raise NotFound("Patient not found")
+    return dict(zip(repository.PATIENT_FIELDS, scoped.data(scoped.rows[0]), strict=True))
 
 
 async def set_active(

@@ -10,7 +10,7 @@ from app.audit import service as audit
 from app.audit.links import link_pending
 from app.audit.models import AuditPatientLink
 from app.core.context import RequestMeta
-from app.core.db import commit
+from app.transaction import commit
 
 META = RequestMeta(ip="203.0.113.7", request_id="test-request")
 

@@ -11,7 +11,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.core.config import Settings
 from app.core.context import RequestMeta
-from app.core.db import commit
+from app.transaction import commit
 from tests.factories import (
     create_admin,
     create_department,

@@ -1,4 +1,4 @@
-"""The group commit of the hot reads' events: requests waiting together share one append,
+"""The group commit of read requests' events: requests waiting together share one append,
 each answers only once its events are committed, and a failed append fails them all."""
 
 import asyncio
@@ -15,8 +15,6 @@ from app.audit.repository import NewEvent
 from app.audit.verify import verify_chain
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from tests.conftest import make_settings
-
-pytestmark = pytest.mark.postgres_only  # the hot reads' append is PostgreSQL's
 
 REQUESTS = 40
 
@@ -37,13 +35,13 @@ async def test_concurrent_requests_share_appends_and_leave_one_valid_chain(
 ) -> None:
     engine = create_engine(make_settings(await fresh_database_url(), db_pool_size=4))
     appends: list[int] = []
-    real_append = batcher_module.append_on_driver
+    real_append = batcher_module.append
 
     async def counted(connection: Any, batch: list[NewEvent]) -> None:
         appends.append(len(batch))
         await real_append(connection, batch)
 
-    monkeypatch.setattr(batcher_module, "append_on_driver", counted)
+    monkeypatch.setattr(batcher_module, "append", counted)
     batcher = AuditBatcher()
     try:
         await asyncio.gather(

@@ -2,7 +2,6 @@
 
 import asyncio
 import random
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -12,14 +11,14 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.audit.verify import verify_chain
 from app.core.context import RequestMeta
-from app.core.db import create_engine, create_sessionmaker, session_scope
+from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import Conflict, NotFound
 from app.main import create_app
+from app.transaction import REFUSALS, write_session
 from tests.conftest import make_settings
 from tests.factories import create_patient, tokens_for
 
 WRITERS = 50
-scope = asynccontextmanager(session_scope)
 
 
 async def test_concurrent_writers_form_one_valid_chain(fresh_database_url: Any) -> None:
@@ -40,7 +39,7 @@ async def test_concurrent_writers_form_one_valid_chain(fresh_database_url: Any) 
             events = 1 if index % 2 else 3
             failure = [None, None, None, NotFound, Conflict][index % 5]
             try:
-                async with scope(maker) as session:
+                async with write_session(maker) as session:
                     for n in range(events):
                         audit.record(
                             session,
@@ -55,7 +54,7 @@ async def test_concurrent_writers_form_one_valid_chain(fresh_database_url: Any) 
                     if failure is not None:
                         raise failure()
             except (NotFound, Conflict) as error:
-                return events if error.keeps_writes else 0
+                return events if isinstance(error, REFUSALS) else 0
             return events
 
         async def forbidden_request(http: httpx.AsyncClient, index: int) -> int:
@@ -92,7 +91,7 @@ async def test_verify_while_others_append_says_ok(fresh_database_url: Any) -> No
 
         async def append(index: int) -> None:
             for n in range(5):
-                async with scope(maker) as session:
+                async with write_session(maker) as session:
                     audit.record(
                         session,
                         meta=RequestMeta(None, f"a{index}-{n}"),

@@ -13,7 +13,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.core.config import Settings
 from app.core.context import RequestMeta
-from app.core.db import commit
+from app.transaction import commit, rollback
 from tests.factories import create_admin, create_doctor, create_patient, create_user, tokens_for
 
 FIELDS = {
@@ -298,7 +298,7 @@ async def test_no_event_for_a_transaction_that_rolled_back(db: AsyncSession) -> 
     audit.record(
         db, meta=RequestMeta(None, None), actor_id=1, action="record.read", resource_type="record"
     )
-    await db.rollback()
+    await rollback(db)
     await commit(db)
     assert len((await db.scalars(select(AuditEvent.id))).all()) == before
 

@@ -37,8 +37,10 @@ async def _whole_log(session: AsyncSession, patient_id: int, limit: int) -> list
     ids: list[int] = []
     before: int | None = None
     while True:
-        rows = await repository.access_log(session, patient_id, limit=limit, before_id=before)
-        ids += [row.id for row in rows[:limit]]
+        page = repository.log_page(session.get_bind().dialect.name, limit)
+        values = {"patient_id": patient_id, "before": before or repository.NEWEST}
+        rows = (await session.execute(page, values)).all()
+        ids += sorted((row.id for row in rows), reverse=True)[:limit]
         if len(rows) <= limit:
             return ids
         before = ids[-1]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.audit.repository import NewEvent, append_on_driver
+from app.audit.repository import NewEvent, append
 from app.audit.verify import verify_chain
 from app.core.config import Settings
 from app.core.context import RequestMeta
@@ -138,8 +138,7 @@ async def test_the_patients_of_every_append_naming_several_are_linked(
     assert (await verify_chain(db)).ok
 
 
-@pytest.mark.postgres_only  # the hot reads' group commit appends on the driver
-async def test_the_patients_of_each_event_of_a_driver_batch_are_linked(
+async def test_the_patients_of_each_event_of_one_append_are_linked(
     db: AsyncSession,
 ) -> None:
     meta = RequestMeta(ip="192.0.2.1", request_id="batch")
@@ -151,9 +150,7 @@ async def test_the_patients_of_each_event_of_a_driver_batch_are_linked(
         )  # fmt: skip
 
     batch = [event(patients=[3, 1, 2]), event(patient_id=4), event(), event(patients=[5, 6])]
-    connection = await db.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    await append_on_driver(driver, batch)
+    await append(await db.connection(), batch)  # as the group commit appends
 
     stored = await events(db, "record.list")
     assert [(e.patient_id, e.patient_ids) for e in stored] == [

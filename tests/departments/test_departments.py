@@ -249,14 +249,23 @@ async def test_department_patients_page(
 
 
 @pytest.mark.parametrize("caller", ["doctor_other", "doctor_none"])
-async def test_another_departments_patients_are_404(
+async def test_every_doctor_reads_any_departments_patients(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World, caller: str
 ) -> None:
+    """A consult needs to see whom another ward treats: every doctor, audited."""
     headers = await world.headers(db, settings, caller)
-    hidden = await client.get(f"{DEPARTMENTS}{world.department.id}/patients", headers=headers)
+    listed = await client.get(f"{DEPARTMENTS}{world.department.id}/patients", headers=headers)
     missing = await client.get(f"{DEPARTMENTS}{10**9}/patients", headers=headers)
-    assert hidden.status_code == missing.status_code == 404
-    assert [e.outcome for e in await events(db, "department.patients")] == ["denied", "denied"]
+    assert listed.status_code == 200
+    assert [p["id"] for p in listed.json()] == [world.users["patient_owner"].id]
+    assert missing.status_code == 404
+    [page] = await events(db, "department.patients")
+    assert (page.actor_id, page.resource_id, page.outcome, page.patient_id) == (
+        world.users[caller].id,
+        world.department.id,
+        "allowed",
+        world.users["patient_owner"].id,
+    )
 
 
 async def test_concurrent_creates_of_one_name_have_one_winner(

@@ -1,0 +1,108 @@
+"""How every request's work ends: the one place that decides what commits, and when.
+
+GET and HEAD (a `Reader`, auth.reader):
+- their statements each commit on their own (autocommit); behind PgBouncer, in one
+  transaction;
+- their audit events go to the group commit (`AuditBatcher`), awaited before the answer
+  leaves; a refusal's events go the same way, then the refusal is answered;
+- `GET /api/audit/verify` is the exception: its walk of the chain is one transaction (one
+  snapshot), and its event is recorded in it, as a write's.
+
+POST, PATCH and DELETE (`write_session`, one transaction):
+- their audit events are appended as the transaction's last statement, then it commits;
+- a refusal (401, 403, 404, 429, a wrong current password) commits too: what the request
+  recorded about it (its events, a failed login counted, a login revoked on refresh-token
+  reuse);
+- any other error rolls everything back, events included.
+
+Why writes do not use the group commit: a write's event must commit with the write, or not
+at all (no change without its event, no event for a change rolled back), and the group
+commit appends in a transaction of its own. Reads change nothing but the trail, so theirs
+can share one append with every other read waiting.
+
+A write's audit append locks the chain head: taken as the transaction's last statement, the
+lock is held only until the commit that follows it.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.audit import repository as audit_repository
+from app.audit.repository import NewEvent
+from app.core import db
+from app.core.errors import Forbidden, IncorrectPassword, NotFound, TooManyRequests, Unauthorized
+
+READS = frozenset({"GET", "HEAD"})
+REFUSALS = (Unauthorized, Forbidden, NotFound, TooManyRequests, IncorrectPassword)
+_PENDING = "audit_events"
+
+
+def pending_events(session: AsyncSession) -> list[NewEvent]:
+    """The events a write has recorded so far: appended when it commits."""
+    events: list[NewEvent] = session.info.setdefault(_PENDING, [])
+    return events
+
+
+async def commit(session: AsyncSession) -> None:
+    """Append the session's pending events (the last statement), then commit."""
+    events: Sequence[NewEvent] = session.info.pop(_PENDING, [])
+    if events:
+        await audit_repository.append(session, events)
+    await session.commit()
+
+
+async def rollback(session: AsyncSession) -> None:
+    session.info.pop(_PENDING, None)
+    await session.rollback()
+
+
+@asynccontextmanager
+async def write_session(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A write request's transaction: commit on success and on a refusal, else roll back."""
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except REFUSALS:
+            await commit(session)
+            raise
+        except BaseException:
+            await rollback(session)
+            raise
+        else:
+            await commit(session)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBinds:
+    """Where a read's statements go, and where its group commit appends."""
+
+    read: AsyncEngine | AsyncConnection
+    append: AsyncEngine | AsyncConnection
+
+
+def read_binds(state: Any) -> ReadBinds:
+    """A read's statements each commit on their own (autocommit), except behind PgBouncer,
+    whose transaction mode keeps a statement's prepare and execute on one server connection
+    only inside a transaction. The group commit's append is one statement on PostgreSQL
+    (autocommit too, behind PgBouncer a transaction) and three on SQLite, in a transaction
+    (BEGIN IMMEDIATE: the write lock). Tests lend a connection held in a transaction they
+    roll back: everything goes there."""
+    bind = state.sessionmaker.kw["bind"]
+    if not isinstance(bind, AsyncEngine):
+        return ReadBinds(bind, bind)
+    binds: ReadBinds | None = getattr(state, "read_binds", None)
+    if binds is None or binds.append.sync_engine.pool is not bind.sync_engine.pool:
+        if state.settings.db_pgbouncer:
+            binds = ReadBinds(bind, bind)
+        elif bind.dialect.name == "postgresql":
+            binds = ReadBinds(db.autocommit(bind), db.autocommit(bind))
+        else:
+            binds = ReadBinds(db.autocommit(bind), bind)
+        state.read_binds = binds
+    return binds
