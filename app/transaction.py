@@ -80,10 +80,12 @@ async def write_session(
 
 @dataclass(frozen=True, slots=True)
 class ReadBinds:
-    """Where a read's statements go, and where its group commit appends."""
+    """Where a read's statements go, where its group commit appends, and whether they run
+    on the driver itself (PostgreSQL reached directly: core.compiled)."""
 
     read: AsyncEngine | AsyncConnection
     append: AsyncEngine | AsyncConnection
+    driver: bool = False
 
 
 def read_binds(state: Any) -> ReadBinds:
@@ -95,13 +97,14 @@ def read_binds(state: Any) -> ReadBinds:
     roll back: everything goes there."""
     bind = state.sessionmaker.kw["bind"]
     if not isinstance(bind, AsyncEngine):
-        return ReadBinds(bind, bind)
+        driver = bind.dialect.name == "postgresql" and not state.settings.db_pgbouncer
+        return ReadBinds(bind, bind, driver)
     binds: ReadBinds | None = getattr(state, "read_binds", None)
     if binds is None or binds.append.sync_engine.pool is not bind.sync_engine.pool:
         if state.settings.db_pgbouncer:
             binds = ReadBinds(bind, bind)
         elif bind.dialect.name == "postgresql":
-            binds = ReadBinds(db.autocommit(bind), db.autocommit(bind))
+            binds = ReadBinds(bind, bind, driver=True)  # the driver commits each statement
         else:
             binds = ReadBinds(db.autocommit(bind), bind)
         state.read_binds = binds

@@ -11,11 +11,15 @@ any number of events. Each request still answers only once its own events are co
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.audit.repository import NewEvent, append
+from app.audit.repository import NewEvent, append, append_on_driver
+from app.core.db import driver_connection
+
+if TYPE_CHECKING:
+    from app.transaction import ReadBinds
 
 logger = logging.getLogger("app.audit")
 
@@ -29,17 +33,17 @@ class AuditBatcher:
         self._waiting: list[tuple[Sequence[NewEvent], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def append(self, bind: AsyncEngine | AsyncConnection, events: Sequence[NewEvent]) -> None:
+    async def append(self, binds: "ReadBinds", events: Sequence[NewEvent]) -> None:
         """Return once `events` are committed to the chain (with those of other requests)."""
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((events, future))
         if self._writer is None:
-            self._writer = asyncio.create_task(self._write(bind))
+            self._writer = asyncio.create_task(self._write(binds))
         # A request cancelled meanwhile (its client left) stops waiting; its events, already
         # handed over, are appended all the same.
         await future
 
-    async def _write(self, bind: AsyncEngine | AsyncConnection) -> None:
+    async def _write(self, binds: "ReadBinds") -> None:
         batch: list[tuple[Sequence[NewEvent], asyncio.Future[None]]] = []
         try:
             while self._waiting:
@@ -48,16 +52,20 @@ class AuditBatcher:
                 await asyncio.sleep(0)
                 batch, self._waiting = self._waiting, []
                 events = [event for events, _ in batch for event in events]
-                _settle(batch, await self._append(events, bind))
+                _settle(batch, await self._append(events, binds))
         finally:
             self._writer = None
             _settle(batch, "audit append interrupted")  # only if cancelled mid-append
 
     @staticmethod
-    async def _append(events: list[NewEvent], bind: Any) -> str | None:
+    async def _append(events: list[NewEvent], binds: "ReadBinds") -> str | None:
         """None once committed, else what went wrong (without values: no data in logs)."""
+        bind = binds.append
         try:
-            if isinstance(bind, AsyncEngine):
+            if binds.driver:  # one statement, committed on its own
+                async with driver_connection(bind) as connection:
+                    await append_on_driver(connection, bind.dialect, events)
+            elif isinstance(bind, AsyncEngine):
                 async with bind.begin() as connection:
                     await append(connection, events)
             else:  # a connection lent by a test, inside its own transaction

@@ -25,7 +25,7 @@ from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent, AuditLinkState, AuditPatientLink
-from app.audit.repository import LINK_STATE_ID, head_event_id
+from app.audit.repository import LINK_STATE_ID, head_event_id_query
 from app.transaction import commit
 
 logger = logging.getLogger("app.audit")
@@ -34,22 +34,23 @@ EVENTS_PER_LINK = 64  # bounds what an access log page expands per row
 EVENTS_PER_RUN = 10_000
 
 
-def pending_events(mark: int, limit: int) -> Select[int, str | None]:
-    """The first `limit` events after the mark, by an index range bounded on both sides by
-    values: the planner prices it as small however stale its statistics of the trail
-    (with the mark joined as a row, PostgreSQL walked the chain from its start)."""
+def pending_events(mark: int, head: int, limit: int) -> Select[int, str | None]:
+    """The first `limit` events naming several patients after the mark, up to the chain's
+    head, by an index range bounded on both sides by values: the planner prices it as
+    small however stale its statistics of the trail (with the mark joined as a row,
+    PostgreSQL walked the chain from its start)."""
     return (
         select(AuditEvent.id, AuditEvent.patient_ids)
-        .where(AuditEvent.id > mark, AuditEvent.id <= head_event_id())
+        .where(AuditEvent.id > mark, AuditEvent.id <= head, AuditEvent.patient_ids.is_not(None))
         .order_by(AuditEvent.id)
         .limit(limit)
     )
 
 
 async def link_pending(session: AsyncSession, limit: int = EVENTS_PER_RUN) -> int:
-    """Link up to `limit` events after the mark to their patients and move the mark, in
-    the session's transaction; returns how many events it read (0: none, or another run
-    holds the mark).
+    """Link up to `limit` events after the mark to their patients and move the mark (to
+    the chain's head when fewer were pending), in the session's transaction; returns how
+    many events it linked (0: none, or another run holds the mark).
 
     The grouping is done here, not in SQL: expanding, sorting and aggregating the pairs
     cost PostgreSQL 30 ms for 430 pages of 50 patients, where the process takes a few."""
@@ -58,11 +59,10 @@ async def link_pending(session: AsyncSession, limit: int = EVENTS_PER_RUN) -> in
         .where(AuditLinkState.id == LINK_STATE_ID)
         .with_for_update(skip_locked=True)  # SQLite's BEGIN IMMEDIATE serialises runs anyway
     )
-    if mark is None:
+    head = await session.scalar(head_event_id_query())
+    if mark is None or head is None or head <= mark:
         return 0
-    events = (await session.execute(pending_events(mark, limit))).all()
-    if not events:
-        return 0
+    events = (await session.execute(pending_events(mark, head, limit))).all()
     events_of: dict[int, list[int]] = defaultdict(list)
     for event_id, patient_ids in events:
         for patient_id in orjson.loads(patient_ids) if patient_ids else ():
@@ -77,7 +77,7 @@ async def link_pending(session: AsyncSession, limit: int = EVENTS_PER_RUN) -> in
     await session.execute(
         update(AuditLinkState)
         .where(AuditLinkState.id == LINK_STATE_ID)
-        .values(linked_event_id=events[-1].id)
+        .values(linked_event_id=events[-1].id if len(events) == limit else head)
     )
     return len(events)
 

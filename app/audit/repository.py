@@ -13,6 +13,7 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     ScalarSelect,
+    Select,
     String,
     bindparam,
     cast,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -32,6 +34,7 @@ from app.audit import policy
 from app.audit.chain import CONTENT_FIELDS, digest_of, link
 from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
 from app.auth.caller import TOKEN_CALLER, scoped
+from app.core import compiled
 from app.core.db import AnySelect, UTCDateTime, dialect_name
 from app.core.pagination import MAX_LIMIT, keyset_page, written
 from app.users.models import Role, User
@@ -110,6 +113,13 @@ def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
     columns = {name: [c[i] for c in contents] for i, name in enumerate(CONTENT_FIELDS)}
     columns["digest"] = [digest_of(*content) for content in contents]
     return columns
+
+
+async def append_on_driver(connection: Any, dialect: Dialect, events: Sequence[NewEvent]) -> None:
+    """`append` on PostgreSQL's driver connection (core.compiled): the same statement,
+    committed on its own outside a transaction."""
+    if events:
+        await compiled.execute(connection, _APPEND_POSTGRES, dialect, _columns(events))
 
 
 async def append(bind: AsyncSession | AsyncConnection, events: Sequence[NewEvent]) -> None:
@@ -342,6 +352,10 @@ def access_log_page(dialect: str, limit: int) -> AnySelect:
         .where(patient.id == _PATIENT_ID, patient.role == Role.PATIENT.value)
     )
     return scoped(query)
+
+
+def head_event_id_query() -> Select[int | None]:
+    return select(AuditChainHead.last_event_id).where(AuditChainHead.id == CHAIN_HEAD_ID)
 
 
 def head_event_id() -> ScalarSelect[int]:

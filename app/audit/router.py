@@ -10,14 +10,13 @@ from pydantic import AwareDatetime, BeforeValidator
 from app.audit import service
 from app.audit.repository import EventFilters
 from app.audit.schemas import AccessLogEntry, AuditEventPublic, ChainBroken, ChainIntact
-from app.auth.dependencies import ReaderDep, RequireAdmin
+from app.auth.dependencies import RequireAdmin, protected_router, reader_of
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, NO_STORE, errors
-from app.core.routing import APIRouter
 from app.core.schemas import Text
 
-router = APIRouter(tags=["audit"])
+router = protected_router("audit")
 
 _ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}T")
 
@@ -75,12 +74,11 @@ def event_filters(
     responses=errors(401, 403),
 )
 async def list_audit_events(
-    reader: ReaderDep,
     filters: Annotated[EventFilters, Depends(event_filters)],
     page: PageDep,
     request: Request,
 ) -> Response:
-    events, more = await service.list_events(reader, filters, page)
+    events, more = await service.list_events(reader_of(request), filters, page)
     return page_response(events, more, request, headers={"Cache-Control": NO_STORE})
 
 
@@ -120,11 +118,10 @@ async def verify_audit_chain(admin: RequireAdmin, session: SessionDep) -> ChainI
 )
 async def get_patient_access_log(
     patient_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    reader: ReaderDep,
     page: PageDep,
     request: Request,
 ) -> Response:
-    entries, more = await service.access_log(reader, patient_id, page)
+    entries, more = await service.access_log(reader_of(request), patient_id, page)
     last = entries[-1]["id"] if more else None
     for entry in entries:  # the id is the cursor, not part of the entry
         del entry["id"]

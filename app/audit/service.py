@@ -172,7 +172,7 @@ async def access_log(
     recorded in the patient's own log).
     """
     before = page.after_id or repository.NEWEST
-    statement = repository.access_log_page(reader.dialect, page.limit)
+    statement = repository.access_log_page(reader.dialect.name, page.limit)
     scoped = await reader.read(statement, patient_id=patient_id, before=before)
     await reader.require(scoped.caller, policy.ACCESS_LOG_READERS)
     found, visible = scoped.data(scoped.rows[0])[:2] if scoped.rows else (None, False)

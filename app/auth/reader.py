@@ -10,14 +10,17 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, Select
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit import service as audit
 from app.audit.batcher import AuditBatcher
 from app.audit.repository import NewEvent
 from app.auth import caller
+from app.core import compiled
 from app.core.context import Principal, RequestMeta
+from app.core.db import driver_connection
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import TokenClaims
 from app.transaction import ReadBinds
@@ -36,9 +39,13 @@ class Reader:
 
     async def read(self, statement: Select[Any], **values: Any) -> "Scoped":
         """Run a `caller.scoped` statement; 401 when the database refuses the token."""
-        async with _connection(self.binds.read) as connection:
-            result = await connection.execute(statement, {**caller.params(self.claims), **values})
-            rows = result.all()
+        values = {**caller.params(self.claims), **values}
+        if self.binds.driver:
+            async with driver_connection(self.binds.read) as connection:
+                rows: list[Any] = await compiled.fetch(connection, statement, self.dialect, values)
+        else:
+            async with _connection(self.binds.read) as connection:
+                rows = list((await connection.execute(statement, values)).all())
         if not rows:
             raise Unauthorized()
         first = rows[0]
@@ -59,13 +66,13 @@ class Reader:
         return Scoped(principal, data)
 
     @property
-    def dialect(self) -> str:
-        return self.binds.read.dialect.name
+    def dialect(self) -> Dialect:
+        return self.binds.read.dialect
 
     async def publish(self, events: Sequence[NewEvent]) -> None:
         """Commit these events (with those of other requests) before anything is answered."""
         if events:
-            await self.batcher.append(self.binds.append, events)
+            await self.batcher.append(self.binds, events)
 
     async def require(self, principal: Principal, roles: Collection[str]) -> None:
         """403, recorded, unless the caller's role (the database's) is one of `roles`."""
@@ -79,10 +86,10 @@ class Scoped:
     """The caller, and the data rows of the statement (caller columns first, then data)."""
 
     caller: Principal
-    rows: list[Row[Any]]
+    rows: Sequence[Sequence[Any]]
 
-    def data(self, row: Row[Any]) -> tuple[Any, ...]:
-        return tuple(row)[_CALLER_WIDTH:]
+    def data(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(row[_CALLER_WIDTH:])
 
 
 def _connection(bind: AsyncEngine | AsyncConnection) -> Any:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from app.auth import service
-from app.auth.dependencies import CurrentUser, OptionalUser, ReaderDep
+from app.auth.dependencies import CurrentUser, OptionalUser, get_claims, reader_of
 from app.auth.schemas import (
     LoginForm,
     LoginRequest,
@@ -212,14 +212,15 @@ async def logout(principal: CurrentUser, session: SessionDep) -> Response:
 
 @router.get(
     "/auth/me",
+    dependencies=[Depends(get_claims)],
     response_model=UserPublic,
     summary="The current user",
     description="The account the bearer token belongs to, as the database has it now "
     "(role and active flag included).",
     responses={401: UNAUTHORIZED},
 )
-async def get_me(reader: ReaderDep) -> Response:
-    return json_response(await service.me(reader))
+async def get_me(request: Request) -> Response:
+    return json_response(await service.me(reader_of(request)))
 
 
 @router.post(

@@ -1,6 +1,8 @@
 """Engine, sessions and the declarative base shared by every domain's models."""
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 
 from app.core import clock
 from app.core.config import Settings
@@ -129,6 +132,38 @@ def _unavailable_is_disconnect(context: ExceptionContext) -> None:
     broken = type(error.__cause__).__name__ == "InternalClientError"
     if _unavailable_sqlstate(error) or broken:
         context.is_disconnect = True
+
+
+@asynccontextmanager
+async def driver_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterator[Any]:
+    """An asyncpg connection of the pool, for a statement compiled ahead (core.compiled):
+    nothing here begins a transaction, so each statement commits on its own. Given a
+    connection instead of an engine (tests hold one in a transaction they roll back), the
+    statement runs in it.
+
+    A connection the server dropped is invalidated, so that the pool replaces it, and the
+    failure surfaces as a ConnectionError (503 with Retry-After, as for SQLAlchemy's own).
+    """
+    # The pool's own connection record: a SQLAlchemy Connection around it would cost more
+    # than the statement itself.
+    try:
+        pooled = await (
+            bind.raw_connection() if isinstance(bind, AsyncEngine) else bind.get_raw_connection()
+        )
+    except Exception as error:  # a new connection refused: the server is down or starting
+        if _is_unavailable(error) or _is_unavailable(error.__cause__):
+            raise ConnectionError(f"database unavailable: {type(error).__name__}") from error
+        raise
+    try:
+        yield pooled.driver_connection
+    except Exception as error:
+        if not _is_unavailable(error):
+            raise
+        await greenlet_spawn(pooled.invalidate, error)
+        raise ConnectionError(f"database unavailable: {type(error).__name__}") from error
+    finally:
+        if isinstance(bind, AsyncEngine):
+            await greenlet_spawn(pooled.close)  # back to the pool (closed if invalidated)
 
 
 def _unique_statement_name() -> str:

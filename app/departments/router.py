@@ -4,16 +4,15 @@ from typing import Annotated, Any
 
 from fastapi import Path, Request, Response, status
 
-from app.auth.dependencies import ReaderDep, RequireAdmin
+from app.auth.dependencies import RequireAdmin, protected_router, reader_of
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, NO_STORE, errors, json_response
-from app.core.routing import APIRouter
 from app.departments import service
 from app.departments.schemas import DepartmentCreate, DepartmentPublic, DepartmentUpdate
 from app.users.schemas import DoctorPublic, PatientPublic
 
-router = APIRouter(tags=["departments"])
+router = protected_router("departments")
 
 DepartmentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -25,8 +24,8 @@ DepartmentId = Annotated[int, Path(ge=1, le=MAX_ID)]
     response_model=list[DepartmentPublic],
     responses=errors(401),
 )
-async def list_departments(reader: ReaderDep, page: PageDep, request: Request) -> Response:
-    departments, more = await service.list_departments(reader, page)
+async def list_departments(page: PageDep, request: Request) -> Response:
+    departments, more = await service.list_departments(reader_of(request), page)
     return page_response(departments, more, request)
 
 
@@ -37,8 +36,8 @@ async def list_departments(reader: ReaderDep, page: PageDep, request: Request) -
     response_model=DepartmentPublic,
     responses=errors(401, 404),
 )
-async def get_department(reader: ReaderDep, department_id: DepartmentId) -> Response:
-    return json_response(await service.get_department(reader, department_id))
+async def get_department(department_id: DepartmentId, request: Request) -> Response:
+    return json_response(await service.get_department(reader_of(request), department_id))
 
 
 @router.post(
@@ -95,9 +94,9 @@ async def delete_department(
     responses=errors(401, 403, 404),
 )
 async def list_department_doctors(
-    reader: ReaderDep, department_id: DepartmentId, page: PageDep, request: Request
+    department_id: DepartmentId, page: PageDep, request: Request
 ) -> Response:
-    doctors, more = await service.list_doctors(reader, department_id, page)
+    doctors, more = await service.list_doctors(reader_of(request), department_id, page)
     return page_response(doctors, more, request)
 
 
@@ -111,7 +110,7 @@ async def list_department_doctors(
     responses=errors(401, 403, 404),
 )
 async def list_department_patients(
-    reader: ReaderDep, department_id: DepartmentId, page: PageDep, request: Request
+    department_id: DepartmentId, page: PageDep, request: Request
 ) -> Response:
-    patients, more = await service.list_patients(reader, department_id, page)
+    patients, more = await service.list_patients(reader_of(request), department_id, page)
     return page_response(patients, more, request, headers={"Cache-Control": NO_STORE})

@@ -4,15 +4,14 @@ from typing import Annotated
 
 from fastapi import Path, Request, Response
 
-from app.auth.dependencies import ReaderDep, RequireDoctor
+from app.auth.dependencies import RequireDoctor, protected_router, reader_of
 from app.core.dependencies import SessionDep, SettingsDep
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, NO_STORE, errors
-from app.core.routing import APIRouter
 from app.emergency import service
 from app.emergency.schemas import EmergencyAccessCreate, EmergencyGrantPublic, EmergencyGrantReview
 
-router = APIRouter(tags=["emergency"])
+router = protected_router("emergency")
 
 
 @router.post(
@@ -59,6 +58,6 @@ async def open_emergency_access(
     ),
     responses=errors(401, 403),
 )
-async def list_emergency_grants(reader: ReaderDep, page: PageDep, request: Request) -> Response:
-    grants, more = await service.review_grants(reader, page)
+async def list_emergency_grants(page: PageDep, request: Request) -> Response:
+    grants, more = await service.review_grants(reader_of(request), page)
     return page_response(grants, more, request, headers={"Cache-Control": NO_STORE})

@@ -4,16 +4,15 @@ from typing import Annotated, Any
 
 from fastapi import Header, Path, Query, Request, Response, status
 
-from app.auth.dependencies import ReaderDep, RequireDoctor
+from app.auth.dependencies import RequireDoctor, protected_router, reader_of
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, NO_STORE, errors, json_response
-from app.core.routing import APIRouter
 from app.records import service
 from app.records.models import PatientRecord
 from app.records.schemas import RecordCreate, RecordPublic, RecordUpdate, RecordVersionPublic
 
-router = APIRouter(tags=["records"])
+router = protected_router("records")
 
 RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": 'The version, as "3"'}}
@@ -41,14 +40,13 @@ def _headers(response: Response, record: PatientRecord) -> None:
     responses=errors(401, 403),
 )
 async def list_records(
-    reader: ReaderDep,
     page: PageDep,
     request: Request,
     patient_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only this patient's records")
     ] = None,
 ) -> Response:
-    records, more = await service.list_records(reader, page, patient_id)
+    records, more = await service.list_records(reader_of(request), page, patient_id)
     return page_response(records, more, request, headers=_NO_STORE)
 
 
@@ -83,8 +81,8 @@ async def create_record(
     response_model=RecordPublic,
     responses={**errors(401, 403, 404), 200: {"description": "The record", "headers": ETAG_HEADER}},
 )
-async def get_record(reader: ReaderDep, record_id: RecordId) -> Response:
-    record = await service.get_record(reader, record_id)
+async def get_record(record_id: RecordId, request: Request) -> Response:
+    record = await service.get_record(reader_of(request), record_id)
     return json_response(record, headers=_record_headers(record["version"]))
 
 
@@ -125,9 +123,7 @@ async def update_record(
     response_model=list[RecordVersionPublic],
     responses={**errors(401, 403, 404), 200: {"description": "Versions", "headers": ETAG_HEADER}},
 )
-async def get_record_history(
-    reader: ReaderDep, record_id: RecordId, page: PageDep, request: Request
-) -> Response:
-    current, versions, more = await service.get_history(reader, record_id, page)
+async def get_record_history(record_id: RecordId, page: PageDep, request: Request) -> Response:
+    current, versions, more = await service.get_history(reader_of(request), record_id, page)
     last = versions[-1]["version"] if more else None
     return page_response(versions, more, request, last_id=last, headers=_record_headers(current))

@@ -4,11 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response
 
-from app.auth.dependencies import ReaderDep, RequireAdmin
+from app.auth.dependencies import RequireAdmin, protected_router, reader_of
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, NO_STORE, errors, json_response
-from app.core.routing import APIRouter
 from app.core.schemas import Text
 from app.users import service
 from app.users.schemas import (
@@ -19,7 +18,7 @@ from app.users.schemas import (
     UserPublic,
 )
 
-router = APIRouter(tags=["users"])
+router = protected_router("users")
 
 DoctorId = Annotated[int, Path(ge=1, le=MAX_ID, description="The doctor's user id")]
 PatientId = Annotated[int, Path(ge=1, le=MAX_ID, description="The patient's user id")]
@@ -34,14 +33,13 @@ UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
     responses=errors(401, 403),
 )
 async def list_doctors(
-    reader: ReaderDep,
     page: PageDep,
     request: Request,
     department_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only doctors of this department")
     ] = None,
 ) -> Response:
-    doctors, more = await service.list_doctors(reader, page, department_id)
+    doctors, more = await service.list_doctors(reader_of(request), page, department_id)
     return page_response(doctors, more, request)
 
 
@@ -52,8 +50,8 @@ async def list_doctors(
     response_model=DoctorPublic,
     responses=errors(401, 403, 404),
 )
-async def get_doctor(reader: ReaderDep, doctor_id: DoctorId) -> Response:
-    return json_response(await service.get_doctor(reader, doctor_id))
+async def get_doctor(doctor_id: DoctorId, request: Request) -> Response:
+    return json_response(await service.get_doctor(reader_of(request), doctor_id))
 
 
 @router.patch(
@@ -80,7 +78,6 @@ async def update_doctor(
     responses=errors(401, 403),
 )
 async def list_patients(
-    reader: ReaderDep,
     page: PageDep,
     request: Request,
     q: Annotated[
@@ -88,7 +85,7 @@ async def list_patients(
         Query(description="Full name or username contains this (case-insensitive)"),
     ] = None,
 ) -> Response:
-    patients, more = await service.list_patients(reader, page, q)
+    patients, more = await service.list_patients(reader_of(request), page, q)
     return page_response(patients, more, request, headers={"Cache-Control": NO_STORE})
 
 
@@ -100,8 +97,8 @@ async def list_patients(
     response_model=PatientPublic,
     responses=errors(401, 404),
 )
-async def get_patient(reader: ReaderDep, patient_id: PatientId) -> Response:
-    patient = await service.get_patient(reader, patient_id)
+async def get_patient(patient_id: PatientId, request: Request) -> Response:
+    patient = await service.get_patient(reader_of(request), patient_id)
     return json_response(patient, headers={"Cache-Control": NO_STORE})
 
 

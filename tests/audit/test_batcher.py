@@ -14,6 +14,7 @@ from app.audit.models import AuditEvent
 from app.audit.repository import NewEvent
 from app.audit.verify import verify_chain
 from app.core.db import create_engine, create_sessionmaker, utcnow
+from app.transaction import ReadBinds
 from tests.conftest import make_settings
 
 REQUESTS = 40
@@ -34,18 +35,21 @@ async def test_concurrent_requests_share_appends_and_leave_one_valid_chain(
     fresh_database_url: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = create_engine(make_settings(await fresh_database_url(), db_pool_size=4))
+    postgres = engine.dialect.name == "postgresql"
+    binds = ReadBinds(engine, engine, driver=postgres)  # as app/transaction.py makes them
     appends: list[int] = []
-    real_append = batcher_module.append
+    name = "append_on_driver" if postgres else "append"
+    real_append = getattr(batcher_module, name)
 
-    async def counted(connection: Any, batch: list[NewEvent]) -> None:
-        appends.append(len(batch))
-        await real_append(connection, batch)
+    async def counted(connection: Any, *rest: Any) -> None:
+        appends.append(len(rest[-1]))
+        await real_append(connection, *rest)
 
-    monkeypatch.setattr(batcher_module, "append", counted)
+    monkeypatch.setattr(batcher_module, name, counted)
     batcher = AuditBatcher()
     try:
         await asyncio.gather(
-            *(batcher.append(engine, events(n, 1 + n % 3)) for n in range(REQUESTS))
+            *(batcher.append(binds, events(n, 1 + n % 3)) for n in range(REQUESTS))
         )
         async with create_sessionmaker(engine)() as session:
             stored = await session.scalar(select(func.count()).select_from(AuditEvent))
@@ -66,7 +70,10 @@ async def test_a_failed_append_fails_every_waiting_request() -> None:
     batcher = AuditBatcher()
     try:
         results = await asyncio.gather(
-            *(batcher.append(unreachable, events(n, 1)) for n in range(5)),
+            *(
+                batcher.append(ReadBinds(unreachable, unreachable, True), events(n, 1))
+                for n in range(5)
+            ),
             return_exceptions=True,
         )
     finally:

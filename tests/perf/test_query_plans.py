@@ -316,7 +316,8 @@ async def test_a_linking_run_reads_only_the_events_after_the_mark(
         await conn.execute(HEAD_AFTER_COPY)
         await _link(url, HISTORY)
         mark = await conn.fetchval("SELECT linked_event_id FROM audit_link_state")
-        statement = links.pending_events(mark, links.EVENTS_PER_RUN).compile(
+        head = await conn.fetchval("SELECT last_event_id FROM audit_chain_head")
+        statement = links.pending_events(mark, head, links.EVENTS_PER_RUN).compile(
             dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
         )
         plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}")
