@@ -9,7 +9,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from app.core.routing import APIRouter
+from app.core.routing import APIRouter, add_routes
 
 ASSETS = "/docs/assets"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
@@ -39,4 +39,4 @@ async def swagger_ui_redirect() -> HTMLResponse:
 
 def install(app: FastAPI) -> None:
     app.mount(ASSETS, StaticFiles(directory=Path(swagger_ui_bundle.swagger_ui_path)), "docs-assets")
-    app.include_router(router)
+    add_routes(app, router)

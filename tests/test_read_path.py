@@ -9,8 +9,9 @@
 A GET route of the app without a row in READS fails `test_every_get_route_is_read_here`.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,13 +81,33 @@ def _is_append(statement: str) -> bool:
     )
 
 
-@contextmanager
-def recording(engine: AsyncEngine) -> Iterator[list[str]]:
+@asynccontextmanager
+async def recording(engine: AsyncEngine, sessionmaker: Any) -> AsyncIterator[list[str]]:
+    """Every statement sent to the database: on PostgreSQL as the driver sends them (reads
+    and their appends run on it directly), on SQLite as SQLAlchemy executes them."""
     statements: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def keep(statement: str) -> None:
         if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):  # the test's nesting
             statements.append(statement)
+
+    if is_postgres():
+        connection = sessionmaker.kw["bind"]  # the test's connection, lent to the app
+        driver = (await connection.get_raw_connection()).driver_connection
+
+        def log(query: Any) -> None:
+            keep(query.query)
+
+        driver.add_query_logger(log)
+        try:
+            yield statements
+            await asyncio.sleep(0)  # the driver reports each statement on the next loop turn
+        finally:
+            driver.remove_query_logger(log)
+        return
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        keep(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
@@ -121,6 +142,7 @@ async def test_each_read_is_one_statement_and_one_append(
     client: httpx.AsyncClient,
     db: AsyncSession,
     engine: AsyncEngine,
+    sessionmaker: Any,
     settings: Settings,
     world: World,
     caller: str,
@@ -128,7 +150,7 @@ async def test_each_read_is_one_statement_and_one_append(
     audited: bool,
 ) -> None:
     headers = await world.headers(db, settings, caller)
-    with recording(engine) as statements:
+    async with recording(engine, sessionmaker) as statements:
         response = await client.get(_url(world, path), headers=headers)
     assert response.status_code == 200, response.text
     assert response.json() != []  # something was shown (so an audited read appends)
