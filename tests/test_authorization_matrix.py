@@ -141,8 +141,8 @@ POLICY: dict[tuple[str, str], Rule] = {
         snapshot=_departments,
     ),
     ("GET", "/api/department/{department_id}/doctors"): Rule(expect(200, 200, 200, 200, 403, 403)),
-    # A doctor lists only his own department's patients (derived from records he can read).
-    ("GET", "/api/department/{department_id}/patients"): Rule(expect(403, 200, 404, 404, 403, 403)),
+    # Every doctor lists any department's patients (a consult needs to see whom it treats).
+    ("GET", "/api/department/{department_id}/patients"): Rule(expect(403, 200, 200, 200, 403, 403)),
     # Audit
     ("GET", "/api/audit/"): Rule(expect(200, 403, 403, 403, 403, 403)),
     ("GET", "/api/audit/verify"): Rule(expect(200, 403, 403, 403, 403, 403)),

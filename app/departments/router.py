@@ -114,8 +114,8 @@ async def list_department_doctors(
     "/department/{department_id}/patients",
     summary="List a department's patients",
     description="Patients with at least one record in the department, in id order. Doctors "
-    "only, and only for their own department (any other department is a 404, as its records "
-    "are). Each page is audited as one event naming its patients.",
+    "only, of any department (a consult needs to see whom another ward treats). Each page is "
+    "audited as one event naming its patients.",
     response_model=list[PatientPublic],
     responses=errors(401, 403, 404),
 )

@@ -1,4 +1,4 @@
-"""Rules for departments: unique names, deletion only when empty, who sees whose patients."""
+"""Rules for departments: unique names, deletion only when empty, their audited patients."""
 
 from collections.abc import Sequence
 
@@ -88,10 +88,12 @@ async def list_doctors(session: AsyncSession, department_id: int, page: Page) ->
 async def list_patients(
     session: AsyncSession, principal: Principal, department_id: int, page: Page
 ) -> Sequence[AnyRow]:
-    """A doctor lists the patients of his own department only: who is treated where is
-    derived from records he could not read otherwise. Any other department is a 404."""
-    # His own department exists (a doctor's department cannot be deleted).
-    if principal.department_id != department_id:
+    """Any doctor lists the patients of any department (a consult needs to see whom another
+    ward treats): each page is one event naming its patients; an unknown department is a
+    404, recorded as a refused attempt."""
+    # A doctor's own department exists (a department with doctors cannot be deleted).
+    known = principal.department_id == department_id
+    if not known and not await repository.exists_by_id(session, department_id):
         audit.record_by(
             session,
             principal,
