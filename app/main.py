@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import api, docs
 from app.audit.batcher import AuditBatcher
 from app.audit.links import AuditLinker
-from app.core import handlers, observability
+from app.core import handlers, observability, proxies
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.garbage import freeze_startup_objects
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # inside the request-id middleware: sees the request id
     app.add_middleware(observability.ObservabilityMiddleware, log_requests=settings.access_log)
     app.add_middleware(RequestIdMiddleware)
+    proxies.install(app, settings)  # outermost: the middlewares above see the client
     return app
 
 
