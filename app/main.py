@@ -14,7 +14,11 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.garbage import freeze_startup_objects
 from app.core.logging import configure_logging
-from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from app.core.middleware import (
+    BodyLimitMiddleware,
+    NoStoreMiddleware,
+    RequestIdMiddleware,
+)
 from app.core.routing import operation_id
 from app.users import bootstrap
 
@@ -24,6 +28,9 @@ to patient data audited in a tamper-evident trail.
 
 Authenticate with **Authorize** (OAuth2 password flow against `/auth/login/`).
 """
+
+# Every answer under these names people: none may be cached (API.md, section 2).
+NO_STORE_PREFIXES = ("/auth", "/api", "/fhir")
 
 
 @asynccontextmanager
@@ -82,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Link", "Retry-After", "X-Request-ID"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NoStoreMiddleware, prefixes=NO_STORE_PREFIXES)  # its 413 included
     # inside the request-id middleware: sees the request id
     app.add_middleware(observability.ObservabilityMiddleware, log_requests=settings.access_log)
     app.add_middleware(RequestIdMiddleware)

@@ -14,7 +14,7 @@ from app.auth.dependencies import RequireAdmin, require_role
 from app.core.context import Principal
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
 from app.core.schemas import Text
 
@@ -85,7 +85,6 @@ async def list_audit_events(
     response: Response,
 ) -> list[AuditEvent]:
     events = await service.list_events(session, admin, filters, page)
-    response.headers["Cache-Control"] = NO_STORE
     return paginate(events, page, request, response)
 
 
@@ -132,5 +131,4 @@ async def get_patient_access_log(
     response: Response,
 ) -> list[AccessLogRow]:
     rows = await service.access_log(session, viewer, patient_id, page)
-    response.headers["Cache-Control"] = NO_STORE
     return paginate(rows, page, request, response)

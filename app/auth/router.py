@@ -20,7 +20,7 @@ from app.auth.schemas import (
 )
 from app.auth.tokens import TokenPair
 from app.core.dependencies import MetaDep, SessionDep, SettingsDep, SigningKeyDep
-from app.core.responses import NO_STORE, ErrorMessage
+from app.core.responses import ErrorMessage
 from app.core.routing import APIRouter
 from app.users.schemas import UserPublic
 
@@ -42,11 +42,11 @@ INVALID_INPUT = {
     "description": "Invalid input; `detail` names the field. Rejected values are never echoed.",
     "content": {"application/json": {"schema": VALIDATION_ERROR_REF}},
 }
-NOT_CACHED = {"Cache-Control": NO_STORE, "Pragma": "no-cache"}
 
 
 def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
-    response.headers.update(NOT_CACHED)  # RFC 6749 §5.1: token responses are never cached
+    # RFC 6749 §5.1 asks token responses for this too (Cache-Control: core.middleware).
+    response.headers["Pragma"] = "no-cache"
     return TokenResponse(
         access_token=pair.access.token,
         token_type="bearer",

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and the request body limit."""
+"""Pure ASGI middleware: request ids, the request body limit, no caching of personal data."""
 
 import re
 import uuid
@@ -36,6 +36,39 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every answer under `prefixes`, errors included: they name
+    people (records, profiles, tokens, the audit trail), so no cache may keep one."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.prefixes = prefixes
+
+    def _applies(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._applies(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"cache-control"
+                ]
+                message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
 class BodyTooLarge(HTTPException):

@@ -7,7 +7,7 @@ from fastapi import Path, Request, Response, status
 from app.auth.dependencies import CurrentUser, RequireAdmin, RequireAdminOrDoctor, RequireDoctor
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
 from app.departments import service
 from app.departments.schemas import DepartmentCreate, DepartmentPublic, DepartmentUpdate
@@ -127,6 +127,5 @@ async def list_department_patients(
     request: Request,
     response: Response,
 ) -> Any:
-    response.headers["Cache-Control"] = NO_STORE
     rows = await service.list_patients(session, caller, department_id, page)
     return paginate(list(rows), page, request, response)

@@ -7,7 +7,7 @@ from fastapi import Path, Request, Response
 from app.auth.dependencies import RequireAdmin, RequireDoctor
 from app.core.dependencies import SessionDep, SettingsDep
 from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
 from app.emergency import service
 from app.emergency.schemas import EmergencyAccessCreate, EmergencyGrantPublic, EmergencyGrantReview
@@ -36,7 +36,6 @@ async def open_emergency_access(
     doctor: RequireDoctor,
     session: SessionDep,
     settings: SettingsDep,
-    response: Response,
 ) -> EmergencyGrantPublic:
     grant = await service.open_grant(
         session,
@@ -45,7 +44,6 @@ async def open_emergency_access(
         reason=body.reason,
         minutes=settings.emergency_access_minutes,
     )
-    response.headers["Cache-Control"] = NO_STORE
     return EmergencyGrantPublic.model_validate(grant)
 
 
@@ -67,5 +65,4 @@ async def list_emergency_grants(
     response: Response,
 ) -> list[service.GrantReview]:
     grants = await service.review_grants(session, admin, page)
-    response.headers["Cache-Control"] = NO_STORE
     return paginate(grants, page, request, response)

@@ -30,7 +30,6 @@ from app.core.db import driver_connection, utcnow
 from app.core.dependencies import request_meta
 from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.core.pagination import MAX_LIMIT, Page, next_link
-from app.core.responses import NO_STORE
 from app.core.security import TokenClaims
 from app.records.service import page_subjects
 
@@ -221,7 +220,7 @@ async def get_record(request: Request, claims: TokenClaims, record_id: int) -> R
     await _audit(request, row, [read])
     if not visible:
         raise NotFound("Record not found")
-    return _json(_record(row), {"Cache-Control": NO_STORE, "ETag": f'"{row["version"]}"'})
+    return _json(_record(row), {"ETag": f'"{row["version"]}"'})
 
 
 async def list_records(
@@ -247,7 +246,7 @@ async def list_records(
         )
         events.append(read)
     await _audit(request, rows[0], events)
-    headers = {"Cache-Control": NO_STORE}
+    headers = {}
     if len(rows) > page.limit:
         headers["Link"] = next_link(request, shown[-1]["id"])
     return _json([_record(row) for row in shown], headers)

@@ -7,7 +7,7 @@ from fastapi import Header, Path, Query, Request, Response, status
 from app.auth.dependencies import ClaimsDep, RequireDoctor, RequireDoctorOrPatient, authorize
 from app.core.dependencies import SessionDep, request_session
 from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
 from app.records import reads, service
 from app.records.models import PatientRecord
@@ -19,10 +19,8 @@ RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": 'The version, as "3"'}}
 
 
-def _headers(response: Response, record: PatientRecord | None = None) -> None:
-    response.headers["Cache-Control"] = NO_STORE
-    if record is not None:
-        response.headers["ETag"] = f'"{record.version}"'
+def _etag(response: Response, record: PatientRecord) -> None:
+    response.headers["ETag"] = f'"{record.version}"'
 
 
 @router.get(
@@ -49,7 +47,6 @@ async def list_records(
     async with request_session(request) as session:
         caller = await authorize(session, request, claims, reads.READERS)
         records = await service.list_records(session, caller, page, patient_id)
-    _headers(response)
     return paginate(records, page, request, response)
 
 
@@ -70,7 +67,7 @@ async def create_record(
     caller: RequireDoctor, session: SessionDep, data: RecordCreate, response: Response
 ) -> Any:
     record = await service.create_record(session, caller, data)
-    _headers(response, record)
+    _etag(response, record)
     response.headers["Location"] = f"/api/patient_records/{record.id}"
     return record
 
@@ -92,7 +89,7 @@ async def get_record(
     async with request_session(request) as session:
         caller = await authorize(session, request, claims, reads.READERS)
         record = await service.get_record(session, caller, record_id)
-    _headers(response, record)
+    _etag(response, record)
     return record
 
 
@@ -121,7 +118,7 @@ async def update_record(
     ] = None,
 ) -> Any:
     record = await service.update_record(session, caller, record_id, changes, if_match)
-    _headers(response, record)
+    _etag(response, record)
     return record
 
 
@@ -142,6 +139,6 @@ async def get_record_history(
     response: Response,
 ) -> Any:
     record, versions = await service.get_history(session, caller, record_id, page)
-    _headers(response, record)
+    _etag(response, record)
     last = versions[page.limit - 1].version if len(versions) > page.limit else None
     return paginate(list(versions), page, request, response, last_id=last)

@@ -7,7 +7,7 @@ from fastapi import Path, Query, Request, Response
 from app.auth.dependencies import CurrentUser, RequireAdmin, RequireAdminOrDoctor
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, paginate
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.core.responses import MAX_ID, errors
 from app.core.routing import APIRouter
 from app.core.schemas import Text
 from app.users import service
@@ -94,7 +94,6 @@ async def list_patients(
         Query(description="Full name or username contains this (case-insensitive)"),
     ] = None,
 ) -> Any:
-    response.headers["Cache-Control"] = NO_STORE
     rows = await service.list_patients(session, caller, page, q)
     return paginate(list(rows), page, request, response)
 
@@ -107,10 +106,7 @@ async def list_patients(
     response_model=PatientPublic,
     responses=errors(401, 404),
 )
-async def get_patient(
-    caller: CurrentUser, session: SessionDep, patient_id: PatientId, response: Response
-) -> Any:
-    response.headers["Cache-Control"] = NO_STORE
+async def get_patient(caller: CurrentUser, session: SessionDep, patient_id: PatientId) -> Any:
     return await service.get_patient(session, caller, patient_id)
 
 
@@ -128,7 +124,5 @@ async def update_user(
     session: SessionDep,
     user_id: UserId,
     changes: UserActivation,
-    response: Response,
 ) -> Any:
-    response.headers["Cache-Control"] = NO_STORE
     return await service.set_active(session, caller, user_id, changes.is_active)

@@ -1,0 +1,139 @@
+"""HTTP rules every route keeps: no caching of what names people. The routes are read from
+the app's OpenAPI schema, so a new route is covered without editing this file."""
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.routing import all_routes
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.factories import DEFAULT_PASSWORD, create_admin
+from tests.records.world import World, build_world
+
+SCHEMA: dict[str, Any] = create_app(make_settings("sqlite+aiosqlite:///:memory:")).openapi()
+OPERATIONS = [
+    (method.upper(), path) for path, methods in SCHEMA["paths"].items() for method in methods
+]
+PERSONAL = ("/auth/", "/api/", "/fhir/")  # API.md section 2: every answer there is no-store
+CALLERS = ("anonymous", "admin", "doctor_own", "patient_owner")
+# Headers of a request's own, which a HEAD and a GET need not share.
+PER_REQUEST = {"x-request-id", "content-length", "date"}
+
+
+@pytest.fixture
+async def world(db: AsyncSession) -> World:
+    return await build_world(db)
+
+
+def fill(path: str, world: World) -> str:
+    return path.format(
+        record_id=world.record.id,
+        patient_id=world.users["patient_owner"].id,
+        doctor_id=world.users["doctor_own"].id,
+        user_id=world.users["patient_owner"].id,
+        department_id=world.department.id,
+    )
+
+
+def plain_get_paths() -> list[str]:
+    """The app's GET routes outside the schema (documentation, metrics), without parameters."""
+    app = create_app(make_settings("sqlite+aiosqlite:///:memory:"))
+    documented = {path for method, path in OPERATIONS if method == "GET"}
+    paths = {
+        route.path
+        for route in all_routes(app)
+        if "GET" in (route.methods or ())
+        and "{" not in route.path
+        and route.path.rstrip("/") not in {path.rstrip("/") for path in documented}
+    }
+    return sorted(paths)
+
+
+# ---- Cache-Control: no-store ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [op for op in OPERATIONS if op[1].startswith(PERSONAL)],
+    ids=[f"{m} {p}" for m, p in OPERATIONS if p.startswith(PERSONAL)],
+)
+async def test_every_answer_under_auth_and_api_is_no_store(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    settings: Settings,
+    world: World,
+    method: str,
+    path: str,
+) -> None:
+    """Whatever the answer (the data, 401, 403, 404, 422...), for every caller."""
+    for caller in CALLERS:
+        headers = await world.headers(db, settings, caller)
+        body = {} if method in ("POST", "PATCH", "PUT") else None
+        response = await client.request(method, fill(path, world), json=body, headers=headers)
+        assert response.status_code < 500, (caller, response.text)
+        assert response.headers.get("Cache-Control") == "no-store", (caller, response.status_code)
+
+
+async def test_answers_naming_a_person_are_no_store(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    admin = await create_admin(db)
+    registered = await client.post(
+        "/auth/register/",
+        json={
+            "username": "new_patient",
+            "email": "new_patient@example.org",
+            "password": "a long passphrase",
+            "full_name": "New Patient",
+        },
+    )
+    assert registered.status_code == 201
+    login = await client.post(
+        "/auth/login/", json={"username": admin.username, "password": DEFAULT_PASSWORD}
+    )
+    assert login.status_code == 200
+    assert login.headers["Pragma"] == "no-cache"  # RFC 6749 section 5.1, for token responses
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    me = await client.get("/auth/me", headers=headers)
+    verify = await client.get("/api/audit/verify", headers=headers)
+    assert (me.status_code, verify.status_code) == (200, 200)
+    for response in (registered, login, me, verify):
+        assert response.headers["Cache-Control"] == "no-store", response.request.url
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/no-such-thing", 404),
+        ("GET", "/auth", 404),
+        ("PUT", "/api/department/", 405),
+        ("POST", "/auth/me", 405),
+        ("GET", "/api/department/?limit=0", 401),
+    ],
+)
+async def test_errors_under_auth_and_api_are_no_store_too(
+    client: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_a_body_refused_as_too_large_is_no_store(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/auth/register/", content=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 413
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/openapi.json", "/docs", "/apiary", "/authors"])
+async def test_answers_outside_auth_and_api_may_be_cached(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
+    assert "no-store" not in response.headers.get("Cache-Control", "")
