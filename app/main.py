@@ -16,6 +16,7 @@ from app.core.garbage import freeze_startup_objects
 from app.core.logging import configure_logging
 from app.core.middleware import (
     BodyLimitMiddleware,
+    HeadMiddleware,
     NoStoreMiddleware,
     RequestIdMiddleware,
 )
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for path in ("/metrics", "/metrics/"):
         app.add_route(path, observability.metrics, methods=["GET"], include_in_schema=False)
 
+    app.add_middleware(HeadMiddleware)  # innermost: every route that serves GET serves HEAD
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,5 +1,6 @@
-"""HTTP rules every route keeps: no caching of what names people. The routes are read from
-the app's OpenAPI schema, so a new route is covered without editing this file."""
+"""HTTP rules every route keeps: no caching of what names people, HEAD wherever GET is, and
+405 with the path's methods. The routes are read from the app (its OpenAPI schema and its
+plain routes), so a new route is covered without editing this file."""
 
 from typing import Any
 
@@ -137,3 +138,83 @@ async def test_answers_outside_auth_and_api_may_be_cached(
 ) -> None:
     response = await client.get(path)
     assert "no-store" not in response.headers.get("Cache-Control", "")
+
+
+# ---- HEAD -------------------------------------------------------------------------------
+
+GET_OPERATIONS = [path for method, path in OPERATIONS if method == "GET"]
+
+
+def same_headers(get: httpx.Response, head: httpx.Response) -> None:
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    shared = {key: value for key, value in get.headers.items() if key not in PER_REQUEST}
+    assert {key: value for key, value in head.headers.items() if key not in PER_REQUEST} == shared
+    assert ("content-length" in head.headers) == ("content-length" in get.headers)
+
+
+@pytest.mark.parametrize("path", GET_OPERATIONS)
+async def test_head_answers_as_get_without_the_body(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World, path: str
+) -> None:
+    """Every GET route of the schema, for every caller: the GET's status and headers
+    (Content-Type, ETag, Link, Cache-Control, WWW-Authenticate...), no body."""
+    url = fill(path, world) + ("?limit=1" if path.endswith("/") else "")
+    for caller in CALLERS:
+        headers = await world.headers(db, settings, caller)
+        get = await client.get(url, headers=headers)
+        head = await client.head(url, headers=headers)
+        same_headers(get, head)
+
+
+@pytest.mark.parametrize("path", plain_get_paths())
+async def test_head_answers_on_the_plain_routes_too(client: httpx.AsyncClient, path: str) -> None:
+    get = await client.get(path)
+    head = await client.head(path)
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+async def test_head_of_a_record_carries_its_etag_and_is_audited_as_a_read(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
+) -> None:
+    from tests.records.world import events
+
+    headers = await world.headers(db, settings, "doctor_own")
+    head = await client.head(f"/api/patient_records/{world.record.id}", headers=headers)
+    assert (head.status_code, head.headers["ETag"], head.content) == (200, '"1"', b"")
+    assert int(head.headers["Content-Length"]) > 0  # the length the GET's body has
+    [event] = await events(db, "record.read")
+    assert (event.resource_id, event.outcome) == (world.record.id, "allowed")
+
+
+async def test_healthz_answers_head(client: httpx.AsyncClient) -> None:
+    response = await client.head("/healthz")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["Content-Length"] == str(len(b'{"status":"ok"}'))
+
+
+# ---- 405 and Allow ----------------------------------------------------------------------
+
+
+def methods_by_path() -> dict[str, set[str]]:
+    served: dict[str, set[str]] = {}
+    for method, path in OPERATIONS:
+        served.setdefault(path, set()).add(method)
+    return served
+
+
+@pytest.mark.parametrize(("path", "served"), sorted(methods_by_path().items()))
+async def test_a_method_the_path_does_not_serve_is_405_with_allow(
+    client: httpx.AsyncClient, world: World, path: str, served: set[str]
+) -> None:
+    allowed = served | ({"HEAD"} if "GET" in served else set())
+    expected = ", ".join(sorted(allowed))
+    for method in {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} - allowed:
+        response = await client.request(method, fill(path, world))
+        assert response.status_code == 405, (method, response.text)
+        assert response.headers["Allow"] == expected, method
+        if method == "HEAD":
+            assert response.content == b""
