@@ -101,7 +101,9 @@ async def login_credentials(request: Request) -> service.Credentials:
             if error.status_code != status.HTTP_400_BAD_REQUEST:
                 raise  # 413 from the body limit
             raise _body_error("Invalid form data", "form_invalid") from None
-    elif content_type in ("", "application/json") or content_type.endswith("+json"):
+    # As FastAPI reads every other JSON body: only when the request says it is JSON (a body
+    # without a Content-Type is one a browser page may send cross-site without asking).
+    elif content_type == "application/json" or content_type.endswith("+json"):
         model = LoginRequest
         try:
             data = json.loads(await request.body())
