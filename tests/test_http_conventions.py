@@ -191,11 +191,21 @@ async def test_head_of_a_record_carries_its_etag_and_is_audited_as_a_read(
     assert (event.resource_id, event.outcome) == (world.record.id, "allowed")
 
 
-async def test_healthz_answers_head(client: httpx.AsyncClient) -> None:
+HEAD_SERIES = 'http_requests_total{method="HEAD",route="/healthz",status="200"}'
+
+
+async def healthz_heads(client: httpx.AsyncClient) -> float:
+    lines = (await client.get("/metrics")).text.splitlines()
+    return sum(float(line.split()[-1]) for line in lines if line.startswith(HEAD_SERIES))
+
+
+async def test_healthz_answers_head_counted_as_a_head(client: httpx.AsyncClient) -> None:
+    before = await healthz_heads(client)
     response = await client.head("/healthz")
     assert response.status_code == 200
     assert response.content == b""
     assert response.headers["Content-Length"] == str(len(b'{"status":"ok"}'))
+    assert await healthz_heads(client) == before + 1  # by its method, under its route
 
 
 async def test_head_on_a_live_server(fresh_database_url: Any, tmp_path: Path) -> None:
