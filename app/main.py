@@ -30,7 +30,7 @@ to patient data audited in a tamper-evident trail.
 Authenticate with **Authorize** (OAuth2 password flow against `/auth/login/`).
 """
 
-# Every answer under these names people: none may be cached (API.md, section 2).
+# The answers under these prefixes name people: none may be cached (API.md, section 2).
 NO_STORE_PREFIXES = ("/auth", "/api", "/fhir")
 
 

@@ -36,6 +36,5 @@ def install(app: FastAPI, settings: Settings) -> None:
     # uvicorn.config looks the class up when it loads an app (it does not export the name).
     setattr(uvicorn.config, "ProxyHeadersMiddleware", _UvicornProxyHeaders)  # noqa: B010
     proxies = settings.trusted_proxies()
-    if proxies:
-        trusted: str | list[str] = "*" if proxies == ["*"] else proxies
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
+    if proxies:  # uvicorn's list format: addresses, networks, or ["*"]
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)

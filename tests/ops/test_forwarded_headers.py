@@ -88,6 +88,7 @@ def app_behind(
         ("10.0.0.0/8", "10.0.0.7", f"{FORGED}, 10.1.1.1", FORGED),  # two proxies of the net
         ("10.0.0.0/8", "10.0.0.7", f"{FORGED}, 198.51.100.1", "198.51.100.1"),  # the nearest
         ("10.0.0.7, 2001:db8::/32", "2001:db8::5", FORGED, FORGED),
+        ("*", "192.0.2.10", f"{FORGED}, 10.1.1.1", FORGED),  # every peer: the first address
     ],
 )
 async def test_the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy(
