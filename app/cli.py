@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers or settings.web_concurrency,
-        proxy_headers=True,
+        proxy_headers=False,  # the app believes forwarded headers itself (core.proxies)
         access_log=False,
         timeout_graceful_shutdown=args.graceful_timeout,
     )

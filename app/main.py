@@ -9,12 +9,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import api, docs
 from app.audit.batcher import AuditBatcher
 from app.audit.links import AuditLinker
-from app.core import handlers, observability
+from app.core import handlers, observability, proxies
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.garbage import freeze_startup_objects
 from app.core.logging import configure_logging
-from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from app.core.middleware import (
+    BodyLimitMiddleware,
+    HeadMiddleware,
+    NoStoreMiddleware,
+    RequestIdMiddleware,
+)
 from app.core.routing import operation_id
 from app.users import bootstrap
 
@@ -24,6 +29,9 @@ to patient data audited in a tamper-evident trail.
 
 Authenticate with **Authorize** (OAuth2 password flow against `/auth/login/`).
 """
+
+# The answers under these prefixes name people: none may be cached (API.md, section 2).
+NO_STORE_PREFIXES = ("/auth", "/api", "/fhir")
 
 
 @asynccontextmanager
@@ -72,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for path in ("/metrics", "/metrics/"):
         app.add_route(path, observability.metrics, methods=["GET"], include_in_schema=False)
 
+    app.add_middleware(HeadMiddleware)  # innermost: every route that serves GET serves HEAD
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -82,9 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Link", "Retry-After", "X-Request-ID"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NoStoreMiddleware, prefixes=NO_STORE_PREFIXES)  # its 413 included
     # inside the request-id middleware: sees the request id
     app.add_middleware(observability.ObservabilityMiddleware, log_requests=settings.access_log)
     app.add_middleware(RequestIdMiddleware)
+    proxies.install(app, settings)  # outermost: the middlewares above see the client
     return app
 
 

@@ -7,14 +7,12 @@ patients, as a page of a list does), so it is bounded rather than compared.
 """
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
@@ -28,24 +26,11 @@ from tests.factories import (
     create_record,
     tokens_for,
 )
+from tests.statements import recording
 
 ITEMS = 55  # more than the larger page, so both pages have a next one
 AUDIT_TABLES = ("audit_events", "audit_chain_head", "audit_patient_links")
 MAX_AUDIT_STATEMENTS = 4
-
-
-@contextmanager
-def recording(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 def counts(statements: list[str]) -> dict[str, int]:
@@ -131,6 +116,7 @@ LISTS = [
 async def test_statements_do_not_grow_with_the_page(
     client: httpx.AsyncClient,
     engine: AsyncEngine,
+    sessionmaker: Any,
     hospital: dict[str, Any],
     caller: str,
     path: str,
@@ -143,7 +129,7 @@ async def test_statements_do_not_grow_with_the_page(
     separator = "&" if "?" in url else "?"
     measured = {}
     for limit in (1, 50):
-        with recording(engine) as statements:
+        async with recording(engine, sessionmaker) as statements:
             response = await client.get(f"{url}{separator}limit={limit}", headers=hospital[caller])
         assert response.status_code == 200, response.text
         assert len(response.json()) == limit
@@ -157,10 +143,10 @@ BOUND_LIMIT = re.compile(r"LIMIT\s+(\$\d|\?|%\(|:)")
 
 
 async def test_page_sizes_are_written_into_the_sql_not_bound(
-    client: httpx.AsyncClient, engine: AsyncEngine, hospital: dict[str, Any]
+    client: httpx.AsyncClient, engine: AsyncEngine, sessionmaker: Any, hospital: dict[str, Any]
 ) -> None:
     """A bound LIMIT makes PostgreSQL plan each execution (see core.pagination.keyset)."""
-    with recording(engine) as statements:
+    async with recording(engine, sessionmaker) as statements:
         for caller, path in LISTS:
             url = path.format(
                 department=hospital["department"].id,

@@ -9,9 +9,6 @@
 A GET route of the app without a row in READS fails `test_every_get_route_is_read_here`.
 """
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +16,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.models import AuditEvent
@@ -38,6 +35,7 @@ from tests.factories import (
     tokens_for,
 )
 from tests.records.world import World, build_world
+from tests.statements import recording
 
 # (caller, path template, whether its answer is audited). Ids come from the world.
 READS = [
@@ -79,41 +77,6 @@ def _is_append(statement: str) -> bool:
         or "UPDATE audit_chain_head" in statement
         or statement.startswith("SELECT audit_chain_head.last_hash")
     )
-
-
-@asynccontextmanager
-async def recording(engine: AsyncEngine, sessionmaker: Any) -> AsyncIterator[list[str]]:
-    """Every statement sent to the database: on PostgreSQL as the driver sends them (reads
-    and their appends run on it directly), on SQLite as SQLAlchemy executes them."""
-    statements: list[str] = []
-
-    def keep(statement: str) -> None:
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):  # the test's nesting
-            statements.append(statement)
-
-    if is_postgres():
-        connection = sessionmaker.kw["bind"]  # the test's connection, lent to the app
-        driver = (await connection.get_raw_connection()).driver_connection
-
-        def log(query: Any) -> None:
-            keep(query.query)
-
-        driver.add_query_logger(log)
-        try:
-            yield statements
-            await asyncio.sleep(0)  # the driver reports each statement on the next loop turn
-        finally:
-            driver.remove_query_logger(log)
-        return
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        keep(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """SQL of the audit trail: the chained append, the streamed walk over the chain, the lists."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -167,7 +167,7 @@ _CHAIN_WALK_POSTGRES = "SELECT id, {fields}, hash FROM audit_events ORDER BY id"
 )
 
 
-async def stream_chain(session: AsyncSession, batch: int = 10_000) -> AsyncIterator[Sequence[Any]]:
+async def stream_chain(session: AsyncSession, batch: int = 10_000) -> AsyncGenerator[Sequence[Any]]:
     """Every event in chain order as a row (id, *CONTENT_FIELDS, hash), `batch` rows at a time;
     `at` is a datetime, or on PostgreSQL already its canonical text.
 
@@ -175,6 +175,11 @@ async def stream_chain(session: AsyncSession, batch: int = 10_000) -> AsyncItera
     the length of the chain, and its single snapshot sees a consistent prefix of the chain.
     On PostgreSQL the cursor is asyncpg's own: its C decoding of plain records costs half
     of what building SQLAlchemy rows does, and this walk is the whole cost of a verify.
+
+    A caller that may stop early walks it inside `contextlib.aclosing`: the cursor, and the
+    read-only transaction opened for it, then end before the connection does anything else
+    (left to the garbage collector, they would end later, in the middle of another statement
+    on the same connection, or in the pool).
     """
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
@@ -195,12 +200,11 @@ async def stream_chain(session: AsyncSession, batch: int = 10_000) -> AsyncItera
         *(getattr(AuditEvent, name) for name in CONTENT_FIELDS),
         AuditEvent.hash,
     )
-    result = await connection.stream(
-        select(*columns).order_by(AuditEvent.id).execution_options(yield_per=batch)
-    )
-    async for partition in result.partitions():
-        for row in partition:
-            yield row
+    query = select(*columns).order_by(AuditEvent.id).execution_options(yield_per=batch)
+    async with connection.stream(query) as result:
+        async for partition in result.partitions():
+            for row in partition:
+                yield row
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from app.audit.schemas import AccessLogEntry, AuditEventPublic, ChainBroken, Cha
 from app.auth.dependencies import RequireAdmin, protected_router, reader_of
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.core.responses import MAX_ID, errors
 from app.core.schemas import Text
 
 router = protected_router("audit")
@@ -79,7 +79,7 @@ async def list_audit_events(
     request: Request,
 ) -> Response:
     events, more = await service.list_events(reader_of(request), filters, page)
-    return page_response(events, more, request, headers={"Cache-Control": NO_STORE})
+    return page_response(events, more, request)
 
 
 @router.get(
@@ -125,4 +125,4 @@ async def get_patient_access_log(
     last = entries[-1]["id"] if more else None
     for entry in entries:  # the id is the cursor, not part of the entry
         del entry["id"]
-    return page_response(entries, more, request, last_id=last, headers={"Cache-Control": NO_STORE})
+    return page_response(entries, more, request, last_id=last)

@@ -20,6 +20,7 @@ tampered tail nor required to be seen: ids grow in chain order (they are taken w
 head is locked) and each transaction commits its events with the head that names them.
 """
 
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,17 +45,19 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
     count = 0
     last_id: int | None = None
     head_seen = before.last_event_id is None
-    async for row in repository.stream_chain(session):
-        event_id, *content, stored = row
-        if link(previous, digest_of(*content)) != stored:
-            return ChainReport(ok=False, events=count, first_bad_event_id=event_id)
-        if event_id == before.last_event_id:
-            if stored != before.last_hash:
+    # Closed on the way out, also when the walk stops at a bad event (see stream_chain).
+    async with aclosing(repository.stream_chain(session)) as rows:
+        async for row in rows:
+            event_id, *content, stored = row
+            if link(previous, digest_of(*content)) != stored:
                 return ChainReport(ok=False, events=count, first_bad_event_id=event_id)
-            head_seen = True
-        previous = stored
-        last_id = event_id
-        count += 1
+            if event_id == before.last_event_id:
+                if stored != before.last_hash:
+                    return ChainReport(ok=False, events=count, first_bad_event_id=event_id)
+                head_seen = True
+            previous = stored
+            last_id = event_id
+            count += 1
 
     if not head_seen:  # the events up to the head's last one are gone
         return ChainReport(ok=False, events=count, first_bad_event_id=before.last_event_id)

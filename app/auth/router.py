@@ -20,7 +20,7 @@ from app.auth.schemas import (
 )
 from app.auth.tokens import TokenPair
 from app.core.dependencies import MetaDep, SessionDep, SettingsDep, SigningKeyDep
-from app.core.responses import NO_STORE, ErrorMessage, json_response
+from app.core.responses import ErrorMessage, json_response
 from app.core.routing import APIRouter
 from app.users.schemas import UserPublic
 
@@ -42,11 +42,11 @@ INVALID_INPUT = {
     "description": "Invalid input; `detail` names the field. Rejected values are never echoed.",
     "content": {"application/json": {"schema": VALIDATION_ERROR_REF}},
 }
-NOT_CACHED = {"Cache-Control": NO_STORE, "Pragma": "no-cache"}
 
 
 def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
-    response.headers.update(NOT_CACHED)  # RFC 6749 §5.1: token responses are never cached
+    # RFC 6749 §5.1 asks token responses for this too (Cache-Control: core.middleware).
+    response.headers["Pragma"] = "no-cache"
     return TokenResponse(
         access_token=pair.access.token,
         token_type="bearer",
@@ -101,7 +101,9 @@ async def login_credentials(request: Request) -> service.Credentials:
             if error.status_code != status.HTTP_400_BAD_REQUEST:
                 raise  # 413 from the body limit
             raise _body_error("Invalid form data", "form_invalid") from None
-    elif content_type in ("", "application/json") or content_type.endswith("+json"):
+    # As FastAPI reads every other JSON body: only when the request says it is JSON (a body
+    # without a Content-Type is one a browser page may send cross-site without asking).
+    elif content_type == "application/json" or content_type.endswith("+json"):
         model = LoginRequest
         try:
             data = json.loads(await request.body())

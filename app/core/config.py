@@ -1,5 +1,6 @@
 """Settings from the environment, validated once at start-up (fail fast)."""
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     cors_origins: list[str] = Field(default_factory=list)
+    # The proxies whose X-Forwarded-For (and -Proto) is believed, comma-separated addresses
+    # or networks (uvicorn's format; `*` believes any peer). None: the peer is the client.
+    forwarded_allow_ips: str = ""
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
     access_log: bool = True  # one line per request; off, only the 5xx ones
@@ -58,6 +62,24 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+asyncpg://" + value[len(prefix) :]
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        """Each entry an address or a network, so that a typo is refused at start-up rather
+        than silently never matching."""
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if entries == ["*"]:
+            return "*"
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r}") from None
+        return ",".join(entries)
+
+    def trusted_proxies(self) -> list[str]:
+        return self.forwarded_allow_ips.split(",") if self.forwarded_allow_ips else []
 
     @property
     def is_sqlite(self) -> bool:

@@ -48,12 +48,15 @@ async def http_error(request: Request, error: Exception) -> Response:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Each method of a path is its own route, so Starlette's Allow names only the first."""
+    """Each method of a path is its own route, so Starlette's Allow names only the first;
+    HEAD is served wherever GET is (middleware.HeadMiddleware)."""
     methods: set[str] = set()
     for route in all_routes(request.app):
         route_methods = getattr(route, "methods", None)
         if route_methods and route.matches(request.scope)[0] != Match.NONE:
             methods |= route_methods
+    if "GET" in methods:
+        methods.add("HEAD")
     return ", ".join(sorted(methods))
 
 

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids and the request body limit."""
+"""Pure ASGI middleware: request ids, the request body limit, no caching of personal data,
+HEAD."""
 
 import re
 import uuid
@@ -36,6 +37,70 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every answer under `prefixes`, errors included: they name
+    people (records, profiles, tokens, the audit trail), so no cache may keep one."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.prefixes = prefixes
+
+    def _applies(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._applies(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"cache-control"
+                ]
+                message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
+
+
+class HeadMiddleware:
+    """HEAD is GET without the body (RFC 9110, 9.3.2): wherever GET is served, HEAD answers
+    with the GET's status and headers (Content-Length, ETag, Link...) and an empty body.
+
+    The request goes in as a GET; the scope is changed in place, so that the middlewares
+    outside see the route it matched, and says HEAD again from the response's start on (the
+    server reads it there to send no body, the metrics and the access log count a HEAD).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                scope["method"] = "HEAD"
+            elif message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, send_headers_only)
+        finally:
+            scope["method"] = "HEAD"
 
 
 class BodyTooLarge(HTTPException):

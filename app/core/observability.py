@@ -161,6 +161,7 @@ class ObservabilityMiddleware:
 def _log_request(scope: Scope, method: str, route: str, status: int, seconds: float) -> None:
     """One line per request: the route template, never the raw path or query string."""
     state = scope.get("state") or {}
+    client = scope.get("client")
     duration_ms = round(seconds * 1000, 2)
     access_log.log(
         logging.ERROR if status >= 500 else logging.INFO,
@@ -176,6 +177,7 @@ def _log_request(scope: Scope, method: str, route: str, status: int, seconds: fl
             "status": status,
             "duration_ms": duration_ms,
             "user_id": state.get("user_id"),
+            "ip": client[0] if client else None,  # the peer, or the client a proxy named
         },
     )
 

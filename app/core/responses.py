@@ -6,8 +6,6 @@ import orjson
 from pydantic import BaseModel
 from starlette.responses import Response
 
-# Cache-Control of every answer that carries patient data (or tokens).
-NO_STORE = "no-store"
 MAX_ID = 2**63 - 1  # ids are 64-bit; a bigger path or query id is a 422, never a 500
 
 

@@ -7,7 +7,7 @@ from fastapi import Path, Request, Response, status
 from app.auth.dependencies import RequireAdmin, protected_router, reader_of
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
-from app.core.responses import MAX_ID, NO_STORE, errors, json_response
+from app.core.responses import MAX_ID, errors, json_response
 from app.departments import service
 from app.departments.schemas import DepartmentCreate, DepartmentPublic, DepartmentUpdate
 from app.users.schemas import DoctorPublic, PatientPublic
@@ -113,4 +113,4 @@ async def list_department_patients(
     department_id: DepartmentId, page: PageDep, request: Request
 ) -> Response:
     patients, more = await service.list_patients(reader_of(request), department_id, page)
-    return page_response(patients, more, request, headers={"Cache-Control": NO_STORE})
+    return page_response(patients, more, request)

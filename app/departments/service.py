@@ -96,13 +96,27 @@ async def delete_department(session: AsyncSession, admin: Principal, department_
 
 
 async def _people(
-    reader: Reader, statement: Any, department_id: int, page: Page, roles: tuple[str, ...]
+    reader: Reader,
+    statement: Any,
+    department_id: int,
+    page: Page,
+    roles: tuple[str, ...],
+    action: str | None = None,
 ) -> tuple[Principal, list[tuple[Any, ...]], bool]:
     """The caller, and a page of a department's doctors or patients (rows of their
-    fields); 404 for an unknown department."""
+    fields); 404 for an unknown department, recorded as `action` when it is audited."""
     scoped = await reader.read(statement, department_id=department_id, after=page.after)
     await reader.require(scoped.caller, roles)
     if not scoped.rows:
+        if action is not None:
+            refusal = audit.event_by(
+                scoped.caller,
+                action=action,
+                resource_type="department",
+                resource_id=department_id,
+                outcome=audit.Outcome.DENIED,
+            )
+            await reader.publish([refusal])
         raise NotFound("Department not found")
     rows = [scoped.data(row)[1:] for row in scoped.rows]
     people = sorted((row for row in rows if row[0] is not None), key=itemgetter(0))
@@ -120,12 +134,13 @@ async def list_patients(reader: Reader, department_id: int, page: Page) -> tuple
     """Any doctor reads any department's patients; one event per page, naming them."""
     statement = repository.patients_page(page.limit)
     roles = policy.PATIENT_LIST_READERS
-    caller, rows, more = await _people(reader, statement, department_id, page, roles)
+    action = "department.patients"
+    caller, rows, more = await _people(reader, statement, department_id, page, roles, action)
     patients = [dict(zip(users.PATIENT_FIELDS, row, strict=True)) for row in rows]
     if patients:
         event = audit.event_by(
             caller,
-            action="department.patients",
+            action=action,
             resource_type="department",
             resource_id=department_id,
             patients=[patient["id"] for patient in patients],

@@ -7,7 +7,7 @@ from fastapi import Path, Request, Response
 from app.auth.dependencies import RequireDoctor, protected_router, reader_of
 from app.core.dependencies import SessionDep, SettingsDep
 from app.core.pagination import PageDep, page_response
-from app.core.responses import MAX_ID, NO_STORE, errors
+from app.core.responses import MAX_ID, errors
 from app.emergency import service
 from app.emergency.schemas import EmergencyAccessCreate, EmergencyGrantPublic, EmergencyGrantReview
 
@@ -44,7 +44,6 @@ async def open_emergency_access(
         reason=body.reason,
         minutes=settings.emergency_access_minutes,
     )
-    response.headers["Cache-Control"] = NO_STORE
     return EmergencyGrantPublic.model_validate(grant)
 
 
@@ -60,4 +59,4 @@ async def open_emergency_access(
 )
 async def list_emergency_grants(page: PageDep, request: Request) -> Response:
     grants, more = await service.review_grants(reader_of(request), page)
-    return page_response(grants, more, request, headers={"Cache-Control": NO_STORE})
+    return page_response(grants, more, request)

@@ -7,7 +7,7 @@ from fastapi import Header, Path, Query, Request, Response, status
 from app.auth.dependencies import RequireDoctor, protected_router, reader_of
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
-from app.core.responses import MAX_ID, NO_STORE, errors, json_response
+from app.core.responses import MAX_ID, errors, json_response
 from app.records import service
 from app.records.models import PatientRecord
 from app.records.schemas import RecordCreate, RecordPublic, RecordUpdate, RecordVersionPublic
@@ -18,11 +18,8 @@ RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": 'The version, as "3"'}}
 
 
-_NO_STORE = {"Cache-Control": NO_STORE}
-
-
 def _record_headers(version: int) -> dict[str, str]:
-    return {**_NO_STORE, "ETag": f'"{version}"'}
+    return {"ETag": f'"{version}"'}
 
 
 def _headers(response: Response, record: PatientRecord) -> None:
@@ -47,7 +44,7 @@ async def list_records(
     ] = None,
 ) -> Response:
     records, more = await service.list_records(reader_of(request), page, patient_id)
-    return page_response(records, more, request, headers=_NO_STORE)
+    return page_response(records, more, request)
 
 
 @router.post(

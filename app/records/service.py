@@ -18,14 +18,15 @@ from app.records.models import PatientRecord
 from app.records.schemas import RecordCreate, RecordUpdate
 from app.users import repository as users_repository
 
-_ENTITY_TAG = re.compile(r'\s*(?:W/)?(?:"(\d{1,18})"|(\d{1,18}))\s*')
+_ENTITY_TAG = re.compile(r'\s*(W/)?(?:"(\d{1,18})"|(\d{1,18}))\s*')
 
 
 def parse_if_match(value: str | None) -> set[int] | None:
     """The versions an If-Match header accepts; None when any version will do.
 
-    Accepts `"3"`, `W/"3"` and a bare `3`, or a comma-separated list of them; `*` matches
-    any version. Anything else can never match a version, so it is a 412.
+    `"3"` (or a bare `3`), or a comma-separated list of them; `*` matches any version.
+    If-Match takes the strong comparison (RFC 9110, 13.1.1): a weak tag such as `W/"3"`
+    never matches. Anything that cannot name a version never matches either: a 412.
     """
     if value is None or value.strip() == "*":
         return None
@@ -34,7 +35,9 @@ def parse_if_match(value: str | None) -> set[int] | None:
         match = _ENTITY_TAG.fullmatch(tag)
         if match is None:
             raise PreconditionFailed('If-Match must name a version, like "3"')
-        versions.add(int(match.group(1) or match.group(2)))
+        weak, quoted, bare = match.groups()
+        if not weak:
+            versions.add(int(quoted or bare))
     return versions
 
 
@@ -197,8 +200,12 @@ async def update_record(
     accepted = parse_if_match(if_match)
     if accepted is not None and record.version not in accepted:
         raise PreconditionFailed()
-    fields = changes.model_dump(exclude_unset=True)
-    if not fields:  # nothing to change: no new version, the record is only read
+    fields = {
+        name: value
+        for name, value in changes.model_dump(exclude_unset=True).items()
+        if getattr(record, name) != value
+    }
+    if not fields:  # nothing changes (no field, or each as it is): no version, only a read
         _audited(session, principal, "record.read", record)
         return record
     updated = await repository.apply_update(

@@ -7,7 +7,7 @@ from fastapi import Path, Query, Request, Response
 from app.auth.dependencies import RequireAdmin, protected_router, reader_of
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
-from app.core.responses import MAX_ID, NO_STORE, errors, json_response
+from app.core.responses import MAX_ID, errors, json_response
 from app.core.schemas import Text
 from app.users import service
 from app.users.schemas import (
@@ -86,7 +86,7 @@ async def list_patients(
     ] = None,
 ) -> Response:
     patients, more = await service.list_patients(reader_of(request), page, q)
-    return page_response(patients, more, request, headers={"Cache-Control": NO_STORE})
+    return page_response(patients, more, request)
 
 
 @router.get(
@@ -99,7 +99,7 @@ async def list_patients(
 )
 async def get_patient(patient_id: PatientId, request: Request) -> Response:
     patient = await service.get_patient(reader_of(request), patient_id)
-    return json_response(patient, headers={"Cache-Control": NO_STORE})
+    return json_response(patient)
 
 
 @router.patch(
@@ -118,5 +118,4 @@ async def update_user(
     changes: UserActivation,
     response: Response,
 ) -> Any:
-    response.headers["Cache-Control"] = NO_STORE
     return await service.set_active(session, caller, user_id, changes.is_active)

@@ -10,7 +10,9 @@ from app.audit import service as audit
 from app.audit.links import link_pending
 from app.audit.models import AuditPatientLink
 from app.core.context import RequestMeta
+from app.core.db import create_engine
 from app.transaction import commit
+from tests.conftest import make_settings
 
 META = RequestMeta(ip="203.0.113.7", request_id="test-request")
 
@@ -63,3 +65,31 @@ async def lift_append_only_guard(session: AsyncSession) -> None:
     else:  # SQLite DDL is transactional: the triggers come back with the rollback
         await session.execute(text("DROP TRIGGER audit_events_no_update"))
         await session.execute(text("DROP TRIGGER audit_events_no_delete"))
+
+
+async def tamper(database_url: str, statement: str, **params: object) -> None:
+    """Run one statement on the trail through a connection of its own, committed, as an
+    operator with superuser rights would: the append-only triggers are bypassed for that
+    transaction only (PostgreSQL: replica mode; SQLite: dropped and re-created in it)."""
+    engine = create_engine(make_settings(database_url))  # SQLite: one BEGIN IMMEDIATE
+    try:
+        async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SET LOCAL session_replication_role = replica"))
+                await connection.execute(text(statement), params)
+                return
+            triggers = (
+                await connection.execute(
+                    text(
+                        "SELECT name, sql FROM sqlite_master "
+                        "WHERE type = 'trigger' AND tbl_name = 'audit_events'"
+                    )
+                )
+            ).all()
+            for name, _sql in triggers:
+                await connection.execute(text(f'DROP TRIGGER "{name}"'))
+            await connection.execute(text(statement), params)
+            for _name, sql in triggers:
+                await connection.execute(text(sql))
+    finally:
+        await engine.dispose()

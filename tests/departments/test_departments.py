@@ -248,24 +248,62 @@ async def test_department_patients_page(
     }
 
 
-@pytest.mark.parametrize("caller", ["doctor_other", "doctor_none"])
-async def test_every_doctor_reads_any_departments_patients(
+@pytest.mark.parametrize("caller", ["doctor_own", "doctor_other", "doctor_none"])
+async def test_every_doctor_lists_any_departments_patients_audited(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World, caller: str
 ) -> None:
-    """A consult needs to see whom another ward treats: every doctor, audited."""
+    owner = world.users["patient_owner"]
     headers = await world.headers(db, settings, caller)
-    listed = await client.get(f"{DEPARTMENTS}{world.department.id}/patients", headers=headers)
-    missing = await client.get(f"{DEPARTMENTS}{10**9}/patients", headers=headers)
-    assert listed.status_code == 200
-    assert [p["id"] for p in listed.json()] == [world.users["patient_owner"].id]
-    assert missing.status_code == 404
-    [page] = await events(db, "department.patients")
-    assert (page.actor_id, page.resource_id, page.outcome, page.patient_id) == (
+    response = await client.get(f"{DEPARTMENTS}{world.department.id}/patients", headers=headers)
+    assert response.status_code == 200, response.text
+    assert [p["id"] for p in response.json()] == [owner.id]
+    assert response.headers["Cache-Control"] == "no-store"
+    [event] = await events(db, "department.patients")
+    assert (event.actor_id, event.resource_id, event.outcome, event.patient_id) == (
         world.users[caller].id,
         world.department.id,
         "allowed",
-        world.users["patient_owner"].id,
+        owner.id,
     )
+    # The patient sees the read in his access log.
+    log = await client.get(
+        f"/api/patients/{owner.id}/access-log",
+        headers=await world.headers(db, settings, "patient_owner"),
+    )
+    assert log.json()[0]["action"] == "department.patients"  # newest first
+
+
+@pytest.mark.parametrize("caller", ["doctor_own", "doctor_none"])
+async def test_unknown_departments_patients_are_404_and_recorded(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World, caller: str
+) -> None:
+    headers = await world.headers(db, settings, caller)
+    missing = await client.get(f"{DEPARTMENTS}{10**9}/patients", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Department not found"}
+    [event] = await events(db, "department.patients")
+    assert (event.resource_id, event.outcome, event.patient_id) == (10**9, "denied", None)
+
+
+async def test_an_empty_departments_patients_are_an_empty_list(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
+) -> None:
+    headers = await world.headers(db, settings, "doctor_other")
+    url = f"{DEPARTMENTS}{world.empty_department.id}/patients"
+    response = await client.get(url, headers=headers)
+    assert (response.status_code, response.json()) == (200, [])
+    assert await events(db, "department.patients") == []  # an empty page shows no one
+
+
+@pytest.mark.parametrize("caller", ["admin", "patient_owner"])
+async def test_department_patients_are_for_doctors_only(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World, caller: str
+) -> None:
+    headers = await world.headers(db, settings, caller)
+    for department_id in (world.department.id, 10**9):
+        url = f"{DEPARTMENTS}{department_id}/patients"
+        assert (await client.get(url, headers=headers)).status_code == 403
+    assert await events(db, "department.patients") == []
 
 
 async def test_concurrent_creates_of_one_name_have_one_winner(

@@ -110,9 +110,17 @@ async def seed(database_url: str) -> Seeded:
         await engine.dispose()
 
 
+SERVE = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"]
+# The app served the way uvicorn's documentation starts one, with uvicorn's own defaults.
+UVICORN = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+
+
 @contextmanager
-def live_server(database_url: str, folder: Path, **settings: str) -> Iterator[str]:
-    """`hospital-api serve` of this checkout on a free loopback port; yields its base URL.
+def live_server(
+    database_url: str, folder: Path, command: list[str] = SERVE, **settings: str
+) -> Iterator[str]:
+    """`hospital-api serve` (or `command`) of this checkout on a free loopback port; yields
+    its base URL; its log is `folder / "server.log"`.
 
     `settings` are more environment variables (`WEB_CONCURRENCY="2"`).
     """
@@ -127,7 +135,6 @@ def live_server(database_url: str, folder: Path, **settings: str) -> Iterator[st
         "PYTHONUNBUFFERED": "1",
         **settings,
     }
-    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"]
     server = start_server([*command, "--port", str(port)], env, ROOT, folder / "server.log")
     base_url = f"http://127.0.0.1:{port}"
     try:

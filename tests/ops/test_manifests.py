@@ -84,6 +84,7 @@ def test_configmap_names_real_settings(
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.web_concurrency == int(data["WEB_CONCURRENCY"])
     assert settings.cors_origins == []
+    assert settings.trusted_proxies() == []  # to be set to the ingress controller's range
 
 
 def test_migration_job_runs_the_migrate_command(
@@ -124,3 +125,5 @@ def test_compose_runs_migrations_before_the_api_with_production_settings() -> No
         assert service["environment"]["ENVIRONMENT"] == "production"
         assert service["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")  # required
         assert "/tmp" in service["tmpfs"][0]  # PROMETHEUS_MULTIPROC_DIR, empty at each start
+    # The api publishes its own port: no proxy is believed unless .env names one.
+    assert api["environment"]["FORWARDED_ALLOW_IPS"] == "${FORWARDED_ALLOW_IPS:-}"

@@ -275,7 +275,7 @@ async def test_there_is_no_delete(
     headers = await as_(world, db, settings, "doctor_own")
     response = await client.delete(f"{RECORDS}{world.record.id}", headers=headers)
     assert response.status_code == 405
-    assert response.headers["Allow"] == "GET, PATCH"
+    assert response.headers["Allow"] == "GET, HEAD, PATCH"
     assert await count(db, PatientRecord, PatientRecord.id == world.record.id) == 1
 
 

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.records.models import PatientRecord
+from app.records.models import PatientRecord, PatientRecordVersion
 from tests.factories import create_doctor, tokens_for
-from tests.records.world import World, build_world, events, next_page
+from tests.records.world import World, build_world, count, events, next_page
 
 RECORDS = "/api/patient_records/"
 
@@ -89,7 +89,7 @@ async def test_patch_cannot_name_server_fields(
     assert (await stored(db, world.record.id)).version == 1
 
 
-@pytest.mark.parametrize("if_match", ['"1"', 'W/"1"', "1", "*", ' "1" ', '"7", "1"'])
+@pytest.mark.parametrize("if_match", ['"1"', "1", "*", ' "1" ', '"7", "1"', 'W/"1", "1"'])
 async def test_matching_if_match_forms_are_accepted(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World, if_match: str
 ) -> None:
@@ -99,14 +99,19 @@ async def test_matching_if_match_forms_are_accepted(
     assert response.json()["version"] == 2
 
 
-@pytest.mark.parametrize("if_match", ['"2"', '"0"', "abc", '"1', "", "W/", '"1"x'])
-async def test_stale_or_malformed_if_match_is_412_and_changes_nothing(
+@pytest.mark.parametrize(
+    "if_match", ['"2"', '"0"', "abc", '"1', "", "W/", '"1"x', 'W/"1"', "W/1", 'W/"1", W/"2"']
+)
+async def test_stale_weak_or_malformed_if_match_is_412_and_changes_nothing(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World, if_match: str
 ) -> None:
+    """If-Match takes the strong comparison (RFC 9110): a weak tag never matches, even the
+    current version's."""
     headers = await world.headers(db, settings, "doctor_own")
     response = await patch(client, world, headers, {"diagnosis": "Overwritten"}, if_match)
     assert response.status_code == 412
     assert await stored(db, world.record.id) == ("Hypertension", None, 1)
+    assert await events(db, "record.update") == []
 
 
 async def test_second_writer_with_the_old_etag_gets_412(
@@ -200,3 +205,51 @@ async def test_empty_patch_makes_no_new_version(
     assert response.headers["ETag"] == '"1"'
     assert await stored(db, world.record.id) == ("Hypertension", None, 1)
     assert (await patch(client, world, headers, {}, '"5"')).status_code == 412
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"notes": None},
+        {"diagnosis": "Hypertension"},
+        {"observations": "BP 150/95", "notes": None},
+        {"diagnosis": "Hypertension", "treatments": "Lisinopril 10 mg"},
+    ],
+)
+@pytest.mark.parametrize("if_match", [None, '"1"', "*"])
+async def test_patch_to_the_current_values_makes_no_new_version(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    settings: Settings,
+    world: World,
+    body: dict[str, Any],
+    if_match: str | None,
+) -> None:
+    """Every field sent already has that value: nothing changes, so no version is made and
+    the author stays; the answer is the current record, audited as a read."""
+    colleague = await create_doctor(db, world.department)  # would become the author
+    headers = (await tokens_for(db, settings, colleague)).headers
+    response = await patch(client, world, headers, body, if_match)
+    assert response.status_code == 200, response.text
+    assert (response.json()["version"], response.headers["ETag"]) == (1, '"1"')
+    assert response.json()["author_id"] == world.users["doctor_own"].id
+    assert await stored(db, world.record.id) == ("Hypertension", None, 1)
+    assert await count(db, PatientRecordVersion) == 1
+    assert await events(db, "record.update") == []
+    [event] = await events(db, "record.read")
+    assert (event.resource_id, event.outcome) == (world.record.id, "allowed")
+    history = await client.get(f"{RECORDS}{world.record.id}/history", headers=headers)
+    assert [version["version"] for version in history.json()] == [1]
+    # A stale If-Match is refused whether or not the change is empty.
+    assert (await patch(client, world, headers, body, '"2"')).status_code == 412
+
+
+async def test_patch_with_one_changed_field_among_unchanged_ones_makes_a_version(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
+) -> None:
+    headers = await world.headers(db, settings, "doctor_own")
+    body = {"diagnosis": "Hypertension", "notes": "Now noted"}
+    response = await patch(client, world, headers, body, '"1"')
+    assert response.status_code == 200
+    assert (response.json()["version"], response.json()["notes"]) == (2, "Now noted")
+    assert await stored(db, world.record.id) == ("Hypertension", "Now noted", 2)

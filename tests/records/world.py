@@ -95,9 +95,10 @@ class Live:
 
 
 @asynccontextmanager
-async def live_app(database_url: str) -> AsyncIterator[Live]:
-    """The app on a database of its own, committing for real (for races)."""
-    app = create_app(make_settings(database_url))
+async def live_app(database_url: str, **settings: Any) -> AsyncIterator[Live]:
+    """The app on a database of its own, committing for real (for races); `settings`
+    override the test settings (`db_pool_size=1`)."""
+    app = create_app(make_settings(database_url, **settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
