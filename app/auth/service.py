@@ -211,7 +211,14 @@ async def login(
     counter.failures, counter.window_started_at = 0, now
     if new_hash:
         user.password_hash = new_hash
-    pair = await issue_login(session, key, settings, user_id=user.id, role=user.role)
+    pair = await issue_login(
+        session,
+        key,
+        settings,
+        user_id=user.id,
+        role=user.role,
+        valid_after=user.tokens_valid_after,
+    )
     _audit_attempt(session, meta, user.id, "auth.login")
     return pair
 
@@ -247,7 +254,7 @@ async def refresh(
     user = await repository.get_user(session, family.user_id)
     if user is None or not user.is_active or issued_before(claims, user.tokens_valid_after):
         raise refuse("auth.refresh", Outcome.FAILED)
-    pair = rotate(key, settings, family, user.role)  # role from the database row
+    pair = rotate(key, settings, family, user.role, user.tokens_valid_after)  # the row's role
     _audit_attempt(session, meta, user.id, "auth.refresh")
     return pair
 

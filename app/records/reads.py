@@ -57,7 +57,7 @@ _CALLER = """
         SELECT u.id, u.role, d.department_id
         FROM users u LEFT JOIN doctor_profiles d ON d.user_id = u.id
         WHERE u.id = $1 AND u.is_active
-          AND u.tokens_valid_after < $4::timestamptz + interval '1 second'
+          AND u.tokens_valid_after <= $4::timestamptz  -- security.issued_before
           AND NOT EXISTS (SELECT FROM revoked_tokens WHERE jti = $2)
           AND EXISTS (SELECT FROM token_families f
                       WHERE f.id = $3 AND f.user_id = u.id AND f.revoked_at IS NULL)

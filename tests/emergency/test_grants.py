@@ -178,6 +178,7 @@ async def test_grant_lifecycle_read_only_then_expired(
     ]
 
     frozen_clock.advance(minutes=59)
+    tokens = await tokens_for(db, settings, doctor)  # the first access token has expired
     assert (await client.get(url, headers=tokens.headers)).status_code == 200
     frozen_clock.advance(minutes=1, seconds=1)
     assert (await client.get(url, headers=tokens.headers)).status_code == 404
@@ -186,14 +187,15 @@ async def test_grant_lifecycle_read_only_then_expired(
 async def test_admin_reviews_every_grant_newest_first(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, frozen_clock: Any
 ) -> None:
-    admin = await tokens_for(db, settings, await create_admin(db))
-    doctor = await tokens_for(db, settings, await create_doctor(db))
+    admin_user, doctor_user = await create_admin(db), await create_doctor(db)
     patients = [await create_patient(db) for _ in range(3)]
     opened = []
     for patient in patients:
+        doctor = await tokens_for(db, settings, doctor_user)  # access tokens last 30 minutes
         opened.append((await open_grant(client, doctor.headers, patient.id)).json()["id"])
         frozen_clock.advance(minutes=20)
     # Now: the first grant just expired (60 minutes old), the others are still active.
+    admin = await tokens_for(db, settings, admin_user)
     response = await client.get("/api/audit/emergency-access", headers=admin.headers)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -204,6 +206,7 @@ async def test_admin_reviews_every_grant_newest_first(
     assert grants[0]["patient_id"] == patients[-1].id
 
     frozen_clock.advance(minutes=41)
+    admin = await tokens_for(db, settings, admin_user)
     later = await client.get("/api/audit/emergency-access/", headers=admin.headers)
     assert [g["active"] for g in later.json()] == [False, False, False]
 
