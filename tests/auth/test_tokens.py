@@ -257,6 +257,9 @@ async def test_wrong_current_password_is_422_and_counts_toward_lock_out(
         ("Tiny#9", "at least"),
         ("password123", "common"),
         ("ALICE_LONGNAME", "username"),
+        (" " * 12, "repeat"),
+        ("mmmmmmmmmmmm", "repeat"),
+        ("qrstuvwxyz", "consecutive"),
     ],
 )
 async def test_new_password_follows_the_rules(

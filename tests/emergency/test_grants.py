@@ -5,11 +5,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
 from app.core.config import Settings
+from app.emergency.models import EmergencyGrant
 from tests.factories import (
     create_admin,
     create_department,
@@ -78,7 +79,7 @@ async def test_doctor_opens_a_grant_for_the_configured_lifetime(
         ("x" * 500, 201),
         ("x" * 501, 422),
         ("needs\x00records", 422),
-        ("          ", 201),  # stored as sent, no trimming
+        ("  ER: coma, allergies?  ", 201),  # stored as sent, no trimming
     ],
 )
 async def test_reason_is_10_to_500_characters(
@@ -90,6 +91,32 @@ async def test_reason_is_10_to_500_characters(
     assert response.status_code == status, response.text
     if status == 201:
         assert response.json()["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        " " * 10,
+        " " * 500,
+        "\t\n" * 20,
+        "\u3000" * 12,  # ideographic spaces
+        "\u200b" * 12,  # zero-width spaces: nothing to read either
+        "a b c d e f g h i",  # nine characters between the spaces
+    ],
+)
+async def test_reason_needs_10_characters_other_than_spaces(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, reason: str
+) -> None:
+    tokens = await tokens_for(db, settings, await create_doctor(db))
+    patient = await create_patient(db)
+    response = await open_grant(client, tokens.headers, patient.id, reason)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "reason"]
+    assert "10 characters other than spaces" in error["msg"]
+    assert "input" not in error
+    assert reason not in response.text
+    assert await db.scalar(select(func.count()).select_from(EmergencyGrant)) == 0
 
 
 @pytest.mark.parametrize(
