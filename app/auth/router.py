@@ -63,12 +63,13 @@ def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
     description=(
         "Anyone may register a **patient** (the default role). Registering a **doctor** "
         "(`department_id`, `specialization`, `license_number`) or an **admin** needs an "
-        "admin's bearer token. Username and email are unique regardless of letter case."
+        "admin's bearer token. Username and email are unique regardless of letter case, "
+        "compatibility forms (fullwidth letters) and surrounding spaces; both are stored as sent."
     ),
     responses={
         401: UNAUTHORIZED,
         403: _error("A role other than `patient` without an admin's token."),
-        409: _error("The username or the email is already registered (any letter case)."),
+        409: _error("The username or the email is already registered (in any spelling)."),
         422: INVALID_INPUT,
     },
 )
