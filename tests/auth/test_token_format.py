@@ -55,7 +55,6 @@ def _flip_last_bits(segment: str) -> str:
         pytest.param(lambda t: t + ".", id="trailing dot"),
         pytest.param(lambda t: t.replace(".", "=.", 1), id="padded header"),
         pytest.param(lambda t: t.replace(".", " .", 1), id="space"),
-        pytest.param(lambda t: t.replace("-", "+").replace("_", "/"), id="standard alphabet"),
         pytest.param(_flip_last_bits, id="unused bits set"),
         pytest.param(lambda t: t + ".x", id="four segments"),
     ],
@@ -66,8 +65,7 @@ async def test_another_spelling_of_a_valid_access_token_is_401(
     tokens = await patient_tokens(db, settings)
     assert (await me(client, tokens.access)).status_code == 200  # the canonical one works
     variant = spelling(tokens.access)
-    if variant == tokens.access:  # a token with no '-' or '_' to swap
-        pytest.skip("this token has no character of that kind")
+    assert variant != tokens.access
     refused(
         await client.get(
             "/auth/me", headers={"Authorization": f"Bearer {variant}".encode("latin-1")}
