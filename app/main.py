@@ -10,12 +10,13 @@ from app import api, docs
 from app.audit.batcher import AuditBatcher
 from app.audit.links import AuditLinker
 from app.core import handlers, observability
-from app.core.config import Settings, get_settings
+from app.core.config import ConfigError, Settings, exit_for, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.garbage import freeze_startup_objects
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.core.routing import operation_id
+from app.core.security import prepare_hashing
 from app.users import bootstrap
 
 DESCRIPTION = """
@@ -40,6 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     linker = AuditLinker(app.state.sessionmaker, settings.audit_link_seconds)
     linker.start()
+    await prepare_hashing()
     freeze_startup_objects()
     try:
         yield
@@ -88,4 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as error:  # `uvicorn app.main:app`: one line and exit 2, no traceback
+    exit_for(error)

@@ -2,11 +2,12 @@
 
 import os
 import secrets
+import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -15,6 +16,16 @@ MIN_SECRET_KEY_LENGTH = 32
 
 class ConfigError(RuntimeError):
     """The configuration cannot run the service; the message names the variable."""
+
+
+CONFIG_ERROR_EXIT_STATUS = 2
+
+
+def exit_for(error: ConfigError) -> NoReturn:
+    """What every entry point does with a configuration it cannot run: one line on stderr
+    and exit status 2 (no traceback: the message says all there is)."""
+    sys.stderr.write(f"configuration error: {error}\n")
+    raise SystemExit(CONFIG_ERROR_EXIT_STATUS)
 
 
 class Settings(BaseSettings):
@@ -43,6 +54,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     cors_origins: list[str] = Field(default_factory=list)
+    # Default: "json" with ENVIRONMENT=production (what log collectors read), else "text".
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
     access_log: bool = True  # one line per request; off, only the 5xx ones
@@ -58,6 +70,12 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+asyncpg://" + value[len(prefix) :]
         return value
+
+    @model_validator(mode="after")
+    def _production_logs_json(self) -> Self:
+        if self.environment == "production" and "log_format" not in self.model_fields_set:
+            self.log_format = "json"
+        return self
 
     @property
     def is_sqlite(self) -> bool:
@@ -109,4 +127,12 @@ def _persisted_key(path: Path) -> str:
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        # Name the variables, never their values (one may be a secret).
+        problems = "; ".join(
+            f"{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(problems) from None

@@ -73,14 +73,21 @@ async def verify_password(password: str, password_hash: str | None) -> tuple[boo
     With no stored hash (unknown user) a dummy hash is verified instead, so the answer
     takes as long as for a real user and timing does not reveal which usernames exist.
     """
-    stored = password_hash or _dummy_hash()
+    stored = password_hash or await _off_loop(_dummy_hash)
     ok, new_hash = await _off_loop(_passwords.verify_and_update, password, stored)
     return bool(ok) and password_hash is not None, new_hash
 
 
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
+    """Made once per process, on a hashing thread (a hash on the event loop would stall
+    every request for its tens of milliseconds)."""
     return hash_password_sync(secrets.token_urlsafe(16))
+
+
+async def prepare_hashing() -> None:
+    """At start-up: the dummy hash is ready before the first login needs it."""
+    await _off_loop(_dummy_hash)
 
 
 @dataclass(frozen=True, slots=True)
