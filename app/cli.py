@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_seed_demo)
 
     purge = commands.add_parser(
-        "purge-expired-tokens", help="remove revocations and logins past their expiry"
+        "purge-expired-tokens", help="remove revocations, logins and counters past their expiry"
     )
     purge.set_defaults(handler=cmd_purge_expired_tokens)
 

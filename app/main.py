@@ -15,6 +15,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.garbage import freeze_startup_objects
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from app.core.ratelimit import create_limiter
 from app.core.routing import operation_id
 from app.core.security import prepare_hashing
 from app.users import bootstrap
@@ -47,6 +48,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await linker.stop()
+        if app.state.rate_limiter is not None:
+            await app.state.rate_limiter.counters.close()
         if owns_engine:
             await app.state.engine.dispose()
 
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.audit_batcher = AuditBatcher()
     app.state.signing_key = settings.signing_key()  # fail fast on a missing production key
+    app.state.rate_limiter = create_limiter(settings, app.state)
 
     handlers.install(app)
     api.include_routes(app)
@@ -81,7 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=False,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
-            expose_headers=["ETag", "Link", "Retry-After", "X-Request-ID"],
+            expose_headers=[
+                "ETag",
+                "Link",
+                "RateLimit",
+                "RateLimit-Policy",
+                "Retry-After",
+                "X-Request-ID",
+            ],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # inside the request-id middleware: sees the request id

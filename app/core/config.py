@@ -1,14 +1,16 @@
 """Settings from the environment, validated once at start-up (fail fast)."""
 
 import os
+import re
 import secrets
 import sys
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, NoReturn, Self
+from typing import Annotated, Any, Literal, NoReturn, Self
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -19,6 +21,35 @@ class ConfigError(RuntimeError):
 
 
 CONFIG_ERROR_EXIT_STATUS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most `limit` requests per `window` seconds (a rate limit's policy)."""
+
+    limit: int
+    window: int
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.window}s"
+
+
+_RATE = re.compile(r"([1-9][0-9]*)/([1-9][0-9]*)([smh]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def _parse_rate(value: Any) -> Any:
+    """'300/60', '300/60s', '300/1m', '30/1h': requests per window."""
+    if not isinstance(value, str):
+        return value
+    match = _RATE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError("a rate is COUNT/WINDOW, e.g. 300/1m (s, m or h; seconds by default)")
+    limit, window, unit = match.groups()
+    return Rate(int(limit), int(window) * _UNIT_SECONDS[unit])
+
+
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_parse_rate)]
 
 
 def exit_for(error: ConfigError) -> NoReturn:
@@ -50,6 +81,14 @@ class Settings(BaseSettings):
 
     login_max_failures: int = Field(default=5, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
+    # Per client address (app.core.ratelimit), on top of the per-account lock-out. Generous:
+    # a ward's staff log in from behind one address; see the README for the trade-off.
+    rate_limit_enabled: bool = True
+    rate_limit_login: RateSetting = Rate(300, 60)
+    rate_limit_refresh: RateSetting = Rate(600, 60)
+    rate_limit_register: RateSetting = Rate(30, 600)
+    # The counters in Redis rather than in the database (e.g. redis://redis:6379/0).
+    redis_url: str | None = Field(default=None, repr=False)  # may hold a password
     emergency_access_minutes: int = Field(default=60, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 

@@ -60,5 +60,7 @@ class TooManyRequests(AppError):
     default_detail = "Too many attempts, try again later"
     keeps_writes = True
 
-    def __init__(self, retry_after: int, detail: Any = None) -> None:
-        super().__init__(detail, {"Retry-After": str(max(1, retry_after))})
+    def __init__(
+        self, retry_after: int, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail, {**(headers or {}), "Retry-After": str(max(1, retry_after))})

@@ -1,4 +1,4 @@
-"""Unique keys of names become their NFKC-casefolded, trimmed form.
+"""Unique keys of names become their NFKC-casefolded, trimmed form; rate-limit counters.
 
 Usernames, emails and department names were unique by their casefolded text only:
 'Ｃardiology' (a fullwidth C) and 'Cardiology ' stood beside 'Cardiology'. The keys
@@ -15,8 +15,10 @@ user still logs in (a username cannot collide: usernames are ASCII without space
 department is still listed; an admin should rename them. Their table and ids, never their
 names, are logged as warnings.
 
+`rate_limit_counters` holds the per-address request counts of app.core.ratelimit.
+
 Downgrading puts back the casefolded keys (the same placeholders for rows that would
-collide under that rule).
+collide under that rule) and drops the counters.
 
 Revision ID: 0006
 Revises: 0005
@@ -155,7 +157,21 @@ def _migrate(rule: Rule) -> None:
 
 def upgrade() -> None:
     _migrate(key_0006)
+    op.create_table(
+        "rate_limit_counters",
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("window_ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("hits", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_limit_counters")),
+    )
+    with op.batch_alter_table("rate_limit_counters") as batch:
+        batch.create_index(
+            batch.f("ix_rate_limit_counters_window_ends_at"), ["window_ends_at"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("rate_limit_counters") as batch:
+        batch.drop_index(batch.f("ix_rate_limit_counters_window_ends_at"))
+    op.drop_table("rate_limit_counters")
     _migrate(key_0005)
