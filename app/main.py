@@ -40,9 +40,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bootstrap.create_admin(
             app.state.sessionmaker, settings.first_admin_username, settings.first_admin_password
         )
+    await prepare_hashing()
     linker = AuditLinker(app.state.sessionmaker, settings.audit_link_seconds)
     linker.start()
-    await prepare_hashing()
     freeze_startup_objects()
     try:
         yield
