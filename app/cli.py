@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.config import ConfigError, get_settings
+from app.core.config import ConfigError, exit_for, get_settings
 from app.core.db import create_engine, create_sessionmaker
 
 
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_seed_demo)
 
     purge = commands.add_parser(
-        "purge-expired-tokens", help="remove revocations and logins past their expiry"
+        "purge-expired-tokens", help="remove revocations, logins and counters past their expiry"
     )
     purge.set_defaults(handler=cmd_purge_expired_tokens)
 
@@ -157,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+        exit_for(error)
     return code
 
 

@@ -10,7 +10,7 @@ from app import api, docs
 from app.audit.batcher import AuditBatcher
 from app.audit.links import AuditLinker
 from app.core import handlers, observability, proxies
-from app.core.config import Settings, get_settings
+from app.core.config import ConfigError, Settings, exit_for, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.garbage import freeze_startup_objects
 from app.core.logging import configure_logging
@@ -20,7 +20,9 @@ from app.core.middleware import (
     NoStoreMiddleware,
     RequestIdMiddleware,
 )
+from app.core.ratelimit import create_limiter
 from app.core.routing import operation_id
+from app.core.security import prepare_hashing
 from app.users import bootstrap
 
 DESCRIPTION = """
@@ -46,6 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bootstrap.create_admin(
             app.state.sessionmaker, settings.first_admin_username, settings.first_admin_password
         )
+    await prepare_hashing()
     linker = AuditLinker(app.state.sessionmaker, settings.audit_link_seconds)
     linker.start()
     freeze_startup_objects()
@@ -53,6 +56,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await linker.stop()
+        if app.state.rate_limiter is not None:
+            await app.state.rate_limiter.counters.close()
         if owns_engine:
             await app.state.engine.dispose()
 
@@ -73,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.audit_batcher = AuditBatcher()
     app.state.signing_key = settings.signing_key()  # fail fast on a missing production key
+    app.state.rate_limiter = create_limiter(settings, app.state)
 
     handlers.install(app)
     api.include_routes(app)
@@ -88,7 +94,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=False,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
-            expose_headers=["ETag", "Link", "Retry-After", "X-Request-ID"],
+            expose_headers=[
+                "ETag",
+                "Link",
+                "RateLimit",
+                "RateLimit-Policy",
+                "Retry-After",
+                "X-Request-ID",
+            ],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NoStoreMiddleware, prefixes=NO_STORE_PREFIXES)  # its 413 included
@@ -99,4 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as error:  # `uvicorn app.main:app`: one line and exit 2, no traceback
+    exit_for(error)

@@ -3,6 +3,7 @@
 from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
 from app.auth.models import LoginFailure, RevokedToken, TokenFamily
 from app.core.db import Base
+from app.core.ratelimit import RateLimitCounter
 from app.departments.models import Department
 from app.emergency.models import EmergencyGrant
 from app.records.models import PatientRecord, PatientRecordVersion
@@ -31,6 +32,7 @@ __all__ = [
     "PatientProfile",
     "PatientRecord",
     "PatientRecordVersion",
+    "RateLimitCounter",
     "RevokedToken",
     "TokenFamily",
     "User",

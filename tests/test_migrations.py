@@ -180,3 +180,84 @@ async def test_patient_links_move_to_rows_of_events_and_back(fresh_database_url:
     assert await _rows(
         url, "SELECT patient_id, event_id FROM audit_event_patients ORDER BY 1, 2"
     ) == [(3, first), (4, second), (5, first), (5, second)]
+
+
+async def test_unique_keys_are_normalised_and_collisions_kept_apart(
+    fresh_database_url: Any,
+) -> None:
+    """0006 re-keys existing rows: the oldest of rows sharing a key keeps it, each later one
+    gets a placeholder key that no name can have; the names stay as they were stored."""
+    url, config, engine = await _at_revision(fresh_database_url, "0005")
+    now = datetime.now(UTC)
+    users = [  # username, email, full name; keys as 0005 wrote them (casefold only)
+        ("alice", "alice@example.org", "Alice Smith"),
+        ("bob", "ａlice@example.org", "  Bob Ｂrown "),
+        ("carol", "carol@example.org", "Carol"),
+    ]
+    async with engine.begin() as connection:
+        for username, email, full_name in users:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (username, username_key, email, email_key, full_name, "
+                    "full_name_key, password_hash, role, is_active, tokens_valid_after, "
+                    "created_at) VALUES (:u, :uk, :e, :ek, :f, :fk, 'x', 'patient', true, "
+                    ":now, :now)"
+                ),
+                {
+                    "u": username,
+                    "uk": username.casefold(),
+                    "e": email,
+                    "ek": email.casefold(),
+                    "f": full_name,
+                    "fk": full_name.casefold(),
+                    "now": now,
+                },  # fmt: skip
+            )
+        for name in ("Cardiology", "Cardiology ", "Ｏncology", "CARDIOLOGY\u3000"):
+            await connection.execute(
+                text("INSERT INTO departments (name, name_key, created_at) VALUES (:n, :k, :t)"),
+                {"n": name, "k": name.casefold(), "t": now},
+            )
+        for key, failures in (("ｄave", 3), ("dave", 2), ("erin ", 1)):
+            await connection.execute(
+                text(
+                    "INSERT INTO login_failures (username_key, failures, window_started_at) "
+                    "VALUES (:k, :f, :t)"
+                ),
+                {"k": key, "f": failures, "t": now},
+            )
+    await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await _rows(url, "SELECT username, email, email_key FROM users ORDER BY id") == [
+        ("alice", "alice@example.org", "alice@example.org"),
+        ("bob", "ａlice@example.org", " DUPLICATE 2 OF 1"),
+        ("carol", "carol@example.org", "carol@example.org"),
+    ]
+    assert await _rows(url, "SELECT full_name, full_name_key FROM users ORDER BY id") == [
+        ("Alice Smith", "alice smith"),
+        ("  Bob Ｂrown ", "bob brown"),
+        ("Carol", "carol"),
+    ]
+    assert await _rows(url, "SELECT id, name, name_key FROM departments ORDER BY id") == [
+        (1, "Cardiology", "cardiology"),
+        (2, "Cardiology ", " DUPLICATE 2 OF 1"),
+        (3, "Ｏncology", "oncology"),
+        (4, "CARDIOLOGY\u3000", " DUPLICATE 4 OF 1"),
+    ]
+    assert await _rows(
+        url, "SELECT username_key, failures FROM login_failures ORDER BY username_key"
+    ) == [("dave", 3), ("erin", 1)]
+
+    await asyncio.to_thread(command.downgrade, config, "0005")
+    assert await _rows(url, "SELECT email_key FROM users ORDER BY id") == [
+        ("alice@example.org",),
+        ("ａlice@example.org",),
+        ("carol@example.org",),
+    ]
+    assert await _rows(url, "SELECT name_key FROM departments ORDER BY id") == [
+        ("cardiology",),
+        ("cardiology ",),
+        ("ｏncology",),
+        ("cardiology\u3000",),
+    ]

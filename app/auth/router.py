@@ -19,6 +19,7 @@ from app.auth.schemas import (
     TokenResponse,
 )
 from app.auth.tokens import TokenPair
+from app.core import ratelimit
 from app.core.dependencies import MetaDep, SessionDep, SettingsDep, SigningKeyDep
 from app.core.responses import ErrorMessage, json_response
 from app.core.routing import APIRouter
@@ -42,6 +43,40 @@ INVALID_INPUT = {
     "description": "Invalid input; `detail` names the field. Rejected values are never echoed.",
     "content": {"application/json": {"schema": VALIDATION_ERROR_REF}},
 }
+_HEADER = {"schema": {"type": "string"}}
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        **_HEADER,
+        "description": "The address's quota and window (draft-ietf-httpapi-ratelimit-headers)",
+        "example": '"login";q=300;w=60',
+    },
+    "RateLimit": {
+        **_HEADER,
+        "description": "Requests left to this address, and seconds until its window ends",
+        "example": '"login";r=299;t=58',
+    },
+}
+RETRY_AFTER = {
+    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"},
+}
+
+
+def _limited(description: str) -> dict[str, Any]:
+    return _error(description, headers={**RETRY_AFTER, **RATE_LIMIT_HEADERS})
+
+
+ADDRESS_LIMITED = "Too many requests from this client address; see `Retry-After`."
+LOGIN_LIMIT = Depends(ratelimit.rate_limit("login", lambda settings: settings.rate_limit_login))
+REFRESH_LIMIT = Depends(
+    ratelimit.rate_limit("refresh", lambda settings: settings.rate_limit_refresh)
+)
+
+
+async def register_limit(caller: OptionalUser, request: Request, response: Response) -> None:
+    """Registrations are limited per address, except an admin's (onboarding staff)."""
+    if caller is None or not caller.is_admin:
+        rate = request.app.state.settings.rate_limit_register
+        await ratelimit.enforce(request, response, "register", rate)
 
 
 def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
@@ -63,14 +98,17 @@ def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
     description=(
         "Anyone may register a **patient** (the default role). Registering a **doctor** "
         "(`department_id`, `specialization`, `license_number`) or an **admin** needs an "
-        "admin's bearer token. Username and email are unique regardless of letter case."
+        "admin's bearer token. Username and email are unique regardless of letter case, "
+        "compatibility forms (fullwidth letters) and surrounding spaces; both are stored as sent."
     ),
     responses={
         401: UNAUTHORIZED,
         403: _error("A role other than `patient` without an admin's token."),
-        409: _error("The username or the email is already registered (any letter case)."),
+        409: _error("The username or the email is already registered (in any spelling)."),
         422: INVALID_INPUT,
+        429: _limited(ADDRESS_LIMITED + " An admin's registrations are not limited."),
     },
+    dependencies=[Depends(register_limit)],
 )
 async def register(
     data: RegisterRequest, caller: OptionalUser, session: SessionDep, meta: MetaDep
@@ -133,7 +171,8 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
         "Send JSON `{username, password}` or the OAuth2 password form "
         "(`application/x-www-form-urlencoded`, as Swagger's **Authorize** does). "
         "After 5 failures for one username within 15 minutes every attempt is refused "
-        "with 429 until the window passes, even with the right password."
+        "with 429 until the window passes, even with the right password. Each client "
+        "address is also limited (`RateLimit-Policy`, `RateLimit`)."
     ),
     openapi_extra={
         "requestBody": {
@@ -150,20 +189,17 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
             headers=UNAUTHORIZED["headers"],
         ),
         422: INVALID_INPUT,
-        429: _error(
-            "Too many failed logins for this username.",
-            headers={
-                "Retry-After": {
-                    "schema": {"type": "integer"},
-                    "description": "Seconds until logins are accepted again",
-                }
-            },
+        429: _limited(
+            "Too many failed logins for this username (until the lock-out window ends), "
+            "or too many requests from this client address."
         ),
     },
 )
 async def login(
-    # First: the body is parsed (422, 413) before a database session is opened.
+    # First: the body is parsed (422, 413) before the database is asked anything;
+    # then the client address's limit is counted, before any password is hashed.
     credentials: Annotated[service.Credentials, Depends(login_credentials)],
+    _limit: Annotated[None, LOGIN_LIMIT],
     session: SessionDep,
     settings: SettingsDep,
     key: SigningKeyDep,
@@ -185,7 +221,9 @@ async def login(
     responses={
         401: _error("Bad, expired, used or revoked refresh token (or an access token)."),
         422: INVALID_INPUT,
+        429: _limited(ADDRESS_LIMITED),
     },
+    dependencies=[REFRESH_LIMIT],
 )
 async def refresh_tokens(
     data: RefreshRequest,

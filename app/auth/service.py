@@ -214,7 +214,14 @@ async def login(
     counter.failures, counter.window_started_at = 0, now
     if new_hash:
         user.password_hash = new_hash
-    pair = await issue_login(session, key, settings, user_id=user.id, role=user.role)
+    pair = await issue_login(
+        session,
+        key,
+        settings,
+        user_id=user.id,
+        role=user.role,
+        valid_after=user.tokens_valid_after,
+    )
     _audit_attempt(session, meta, user.id, "auth.login")
     return pair
 
@@ -250,7 +257,7 @@ async def refresh(
     user = await repository.get_user(session, family.user_id)
     if user is None or not user.is_active or issued_before(claims, user.tokens_valid_after):
         raise refuse("auth.refresh", Outcome.FAILED)
-    pair = rotate(key, settings, family, user.role)  # role from the database row
+    pair = rotate(key, settings, family, user.role, user.tokens_valid_after)  # the row's role
     _audit_attempt(session, meta, user.id, "auth.refresh")
     return pair
 
@@ -296,19 +303,38 @@ async def change_password(
     """New hash, and every token issued before now is refused (all logins revoked).
 
     A wrong current password counts toward the username's lock-out, like a failed login,
-    so a stolen access token cannot be used to guess the password.
+    so a stolen access token cannot be used to guess the password. As at login, argon2
+    runs first with no connection held (the check, then the new hash), and the decision
+    is taken afterwards under the counter's and the user's row locks.
     """
     problem = password_problem(new_password, principal.username)
     if problem:
         raise InvalidInput(("body", "new_password"), problem)
+    username_key = casefold_key(principal.username)
+    checked: tuple[str | None, bool] | None = None
+    new_hash: str | None = None
+    counter = await repository.login_failures(session, username_key)
+    if counter is None or _locked_for(counter, settings, utcnow()) is None:
+        user = await repository.get_user(session, principal.id)
+        stored_hash = user.password_hash if user else None
+        await session.commit()  # ends the read: the connection goes back to the pool
+        ok, _ = await verify_password(current_password, stored_hash)
+        checked = (stored_hash, ok)
+        if ok:
+            new_hash = await hash_password(new_password)
+
     now = utcnow()
-    counter = await repository.lock_login_failures(session, casefold_key(principal.username))
+    counter = await repository.lock_login_failures(session, username_key)
     user = await repository.lock_user(session, principal.id)
     if user is None:
         raise Unauthorized()
     _refuse_if_locked(session, principal.meta, settings, counter, user, now)
-    ok, _ = await verify_password(current_password, user.password_hash)
-    if not ok:
+    if checked is None or checked[0] != user.password_hash:  # was locked, or just changed
+        checked = (
+            user.password_hash,
+            (await verify_password(current_password, user.password_hash))[0],
+        )
+    if not checked[1]:
         _count_failure(counter, settings, now)
         audit.record_by(
             session,
@@ -321,7 +347,7 @@ async def change_password(
         raise IncorrectPassword(("body", "current_password"), "is incorrect")
 
     counter.failures, counter.window_started_at = 0, now
-    user.password_hash = await hash_password(new_password)
+    user.password_hash = new_hash or await hash_password(new_password)
     user.tokens_valid_after = now
     await repository.revoke_user_families(session, user.id, now)
     audit.record_by(

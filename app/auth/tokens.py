@@ -2,7 +2,7 @@
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,14 @@ class TokenPair:
     expires_in: int
 
 
-def _pair(key: str, settings: Settings, user_id: int, role: str, family: str) -> TokenPair:
+def _pair(
+    key: str,
+    settings: Settings,
+    user_id: int,
+    role: str,
+    family: str,
+    valid_after: datetime | None,
+) -> TokenPair:
     access_lifetime = timedelta(minutes=settings.access_token_expire_minutes)
     access = create_token(
         key,
@@ -27,6 +34,7 @@ def _pair(key: str, settings: Settings, user_id: int, role: str, family: str) ->
         family=family,
         token_type="access",
         lifetime=access_lifetime,
+        not_before=valid_after,
     )
     refresh = create_token(
         key,
@@ -35,16 +43,24 @@ def _pair(key: str, settings: Settings, user_id: int, role: str, family: str) ->
         family=family,
         token_type="refresh",
         lifetime=timedelta(days=settings.refresh_token_expire_days),
+        not_before=valid_after,
     )
     return TokenPair(access, refresh, int(access_lifetime.total_seconds()))
 
 
 async def issue_login(
-    session: AsyncSession, key: str, settings: Settings, *, user_id: int, role: str
+    session: AsyncSession,
+    key: str,
+    settings: Settings,
+    *,
+    user_id: int,
+    role: str,
+    valid_after: datetime | None = None,
 ) -> TokenPair:
-    """Start a new login (token family) and issue its first pair."""
+    """Start a new login (token family) and issue its first pair. `valid_after` is the
+    user's `tokens_valid_after`: the tokens are never issued before it."""
     family_id = secrets.token_hex(16)
-    pair = _pair(key, settings, user_id, role, family_id)
+    pair = _pair(key, settings, user_id, role, family_id, valid_after)
     session.add(
         TokenFamily(
             id=family_id,
@@ -57,9 +73,11 @@ async def issue_login(
     return pair
 
 
-def rotate(key: str, settings: Settings, family: TokenFamily, role: str) -> TokenPair:
+def rotate(
+    key: str, settings: Settings, family: TokenFamily, role: str, valid_after: datetime
+) -> TokenPair:
     """The next pair of an existing login; the family now accepts only the new refresh token."""
-    pair = _pair(key, settings, family.user_id, role, family.id)
+    pair = _pair(key, settings, family.user_id, role, family.id, valid_after)
     family.current_refresh_jti = pair.refresh.claims.jti
     family.expires_at = pair.refresh.claims.expires_at
     return pair

@@ -2,13 +2,16 @@
 
 import ipaddress
 import os
+import re
 import secrets
+import sys
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, NoReturn, Self
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -16,6 +19,45 @@ MIN_SECRET_KEY_LENGTH = 32
 
 class ConfigError(RuntimeError):
     """The configuration cannot run the service; the message names the variable."""
+
+
+CONFIG_ERROR_EXIT_STATUS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most `limit` requests per `window` seconds (a rate limit's policy)."""
+
+    limit: int
+    window: int
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.window}s"
+
+
+_RATE = re.compile(r"([1-9][0-9]*)/([1-9][0-9]*)([smh]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def _parse_rate(value: Any) -> Any:
+    """'300/60', '300/60s', '300/1m', '30/1h': requests per window."""
+    if not isinstance(value, str):
+        return value
+    match = _RATE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError("a rate is COUNT/WINDOW, e.g. 300/1m (s, m or h; seconds by default)")
+    limit, window, unit = match.groups()
+    return Rate(int(limit), int(window) * _UNIT_SECONDS[unit])
+
+
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_parse_rate)]
+
+
+def exit_for(error: ConfigError) -> NoReturn:
+    """What every entry point does with a configuration it cannot run: one line on stderr
+    and exit status 2 (no traceback: the message says all there is)."""
+    sys.stderr.write(f"configuration error: {error}\n")
+    raise SystemExit(CONFIG_ERROR_EXIT_STATUS)
 
 
 class Settings(BaseSettings):
@@ -40,6 +82,14 @@ class Settings(BaseSettings):
 
     login_max_failures: int = Field(default=5, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
+    # Per client address (app.core.ratelimit), on top of the per-account lock-out. Generous:
+    # a ward's staff log in from behind one address; see the README for the trade-off.
+    rate_limit_enabled: bool = True
+    rate_limit_login: RateSetting = Rate(300, 60)
+    rate_limit_refresh: RateSetting = Rate(600, 60)
+    rate_limit_register: RateSetting = Rate(30, 600)
+    # The counters in Redis rather than in the database (e.g. redis://redis:6379/0).
+    redis_url: str | None = Field(default=None, repr=False)  # may hold a password
     emergency_access_minutes: int = Field(default=60, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
@@ -47,6 +97,7 @@ class Settings(BaseSettings):
     # The proxies whose X-Forwarded-For (and -Proto) is believed, comma-separated addresses
     # or networks (uvicorn's format; `*` believes any peer). None: the peer is the client.
     forwarded_allow_ips: str = ""
+    # Default: "json" with ENVIRONMENT=production (what log collectors read), else "text".
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
     access_log: bool = True  # one line per request; off, only the 5xx ones
@@ -80,6 +131,12 @@ class Settings(BaseSettings):
 
     def trusted_proxies(self) -> list[str]:
         return self.forwarded_allow_ips.split(",") if self.forwarded_allow_ips else []
+
+    @model_validator(mode="after")
+    def _production_logs_json(self) -> Self:
+        if self.environment == "production" and "log_format" not in self.model_fields_set:
+            self.log_format = "json"
+        return self
 
     @property
     def is_sqlite(self) -> bool:
@@ -131,4 +188,12 @@ def _persisted_key(path: Path) -> str:
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        # Name the variables, never their values (one may be a secret).
+        problems = "; ".join(
+            f"{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(problems) from None

@@ -58,5 +58,7 @@ class TooManyRequests(AppError):
     status_code = 429
     default_detail = "Too many attempts, try again later"
 
-    def __init__(self, retry_after: int, detail: Any = None) -> None:
-        super().__init__(detail, {"Retry-After": str(max(1, retry_after))})
+    def __init__(
+        self, retry_after: int, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail, {**(headers or {}), "Retry-After": str(max(1, retry_after))})

@@ -19,19 +19,26 @@ logger = logging.getLogger("app.errors")
 RETRY_AFTER_SECONDS = "5"
 
 
-async def app_error(_request: Request, error: Exception) -> JSONResponse:
+def _rate_limit_headers(request: Request) -> dict[str, str]:
+    """A rate-limited route's RateLimit fields go with its refusals too (app.core.ratelimit)."""
+    headers: dict[str, str] = getattr(request.state, "rate_limit_headers", None) or {}
+    return headers
+
+
+async def app_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, AppError)
-    return JSONResponse({"detail": error.detail}, error.status_code, headers=error.headers)
+    headers = {**_rate_limit_headers(request), **error.headers}
+    return JSONResponse({"detail": error.detail}, error.status_code, headers=headers)
 
 
-async def validation_error(_request: Request, error: Exception) -> JSONResponse:
+async def validation_error(request: Request, error: Exception) -> JSONResponse:
     """FastAPI's 422 shape without the `input` echo: a rejected password is never sent back."""
     assert isinstance(error, RequestValidationError)
     errors: list[dict[str, Any]] = [
         {"loc": list(item.get("loc", ())), "msg": str(item.get("msg", "")), "type": item["type"]}
         for item in error.errors()
     ]
-    return JSONResponse({"detail": errors}, 422)
+    return JSONResponse({"detail": errors}, 422, headers=_rate_limit_headers(request))
 
 
 async def http_error(request: Request, error: Exception) -> Response:

@@ -61,6 +61,9 @@ LOGIN_FAILURES = Counter(
 LOCKOUTS = Counter(
     "auth_lockouts", "Logins refused (429) because the username had too many recent failures."
 )
+RATE_LIMITED = Counter(
+    "rate_limited_requests", "Requests refused (429) by a per-address rate limit.", ["policy"]
+)
 
 access_log = logging.getLogger("app.access")
 

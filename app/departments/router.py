@@ -44,7 +44,10 @@ async def get_department(department_id: DepartmentId, request: Request) -> Respo
     "/department/",
     status_code=status.HTTP_201_CREATED,
     summary="Create a department",
-    description="The name is unique, case-insensitively (409 when taken). Admins only.",
+    description=(
+        "The name is unique regardless of letter case, compatibility forms (fullwidth "
+        "letters) and surrounding spaces (409 when taken); it is stored as sent. Admins only."
+    ),
     response_model=DepartmentPublic,
     responses=errors(401, 403, 409),
 )

@@ -2,11 +2,26 @@
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from app.core.schemas import RequestModel, ResponseModel, Text, no_default
+from app.users.models import casefold_key
 
-Name = Annotated[str, Text(100, 1)]
+NAME_MAX_LENGTH = 100  # Department.name and Department.name_key
+
+
+def _has_a_key(name: str) -> str:
+    """Names are unique by their key (casefold_key), which must be neither empty nor too
+    long for its column. The name is stored as sent."""
+    key = casefold_key(name)
+    if not key:
+        raise ValueError("must not be blank")
+    if len(key) > NAME_MAX_LENGTH:
+        raise ValueError(f"must be at most {NAME_MAX_LENGTH} characters once normalised")
+    return name
+
+
+Name = Annotated[str, Text(NAME_MAX_LENGTH, 1), AfterValidator(_has_a_key)]
 
 
 class DepartmentPublic(ResponseModel):

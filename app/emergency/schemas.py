@@ -1,9 +1,10 @@
 """Request and response shapes of emergency ("break the glass") access grants."""
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from app.core.schemas import RequestModel, ResponseModel, Text
 
@@ -11,9 +12,25 @@ REASON_MIN = 10
 REASON_MAX = 500
 
 
+def _readable(character: str) -> bool:
+    """Neither a space of any kind nor an invisible control or format character."""
+    return not character.isspace() and unicodedata.category(character)[0] not in "CZ"
+
+
+def _says_something(reason: str) -> str:
+    """A reviewer must be able to read why: at least REASON_MIN characters besides spaces.
+    The text is stored as sent."""
+    if sum(map(_readable, reason)) < REASON_MIN:
+        raise ValueError(f"must contain at least {REASON_MIN} characters other than spaces")
+    return reason
+
+
 class EmergencyAccessCreate(RequestModel):
-    reason: Annotated[str, Text(REASON_MAX, REASON_MIN)] = Field(
-        description="Why the patient's records are needed now (10-500 characters); reviewed",
+    reason: Annotated[str, Text(REASON_MAX, REASON_MIN), AfterValidator(_says_something)] = Field(
+        description=(
+            "Why the patient's records are needed now (10-500 characters, at least 10 of "
+            "them other than spaces); reviewed"
+        ),
         examples=["Unconscious patient in the emergency room, allergies unknown"],
     )
 

@@ -1,5 +1,6 @@
 """Users (every role) and the profiles that doctors and patients carry."""
 
+import unicodedata
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -23,9 +24,18 @@ class Sex(StrEnum):
 
 
 def casefold_key(value: str) -> str:
-    """The form under which names are unique ('Alice' and 'ALICE' are the same user) and
-    searched ('STRASSE' finds 'Straße')."""
-    return value.casefold()
+    """The form under which names (usernames, emails, department names) are unique and
+    compared, and names are searched: compatibility-normalised ('Ｃardiology' is
+    'Cardiology'), casefolded ('ALICE' is 'alice', 'STRASSE' is 'straße') and trimmed
+    ('Cardiology ' is 'Cardiology'). The text itself is stored as sent.
+
+    NFKC again after casefolding, since casefolding can leave text unnormalised. The
+    migration 0006 holds a copy of this rule (migrations do not change with the code).
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold()).strip()
+
+
+FULL_NAME_KEY_LENGTH = 600
 
 
 class User(Base):
@@ -40,7 +50,7 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(200))
     # What `?q=` searches: stored, so a search compares plain text with no function per
     # row (casefolding may triple a name's length).
-    full_name_key: Mapped[str] = mapped_column(String(600))
+    full_name_key: Mapped[str] = mapped_column(String(FULL_NAME_KEY_LENGTH))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(server_default=true(), default=True)
@@ -58,7 +68,9 @@ class User(Base):
 
     @validates("full_name")
     def _key_full_name(self, _field: str, value: str) -> str:
-        self.full_name_key = casefold_key(value)
+        # Only searched, never unique: a key that normalisation made longer than its
+        # column (18 characters from one, at the extreme) is searched by its beginning.
+        self.full_name_key = casefold_key(value)[:FULL_NAME_KEY_LENGTH]
         return value
 
     @validates("email")

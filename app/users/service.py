@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.auth import repository as auth_repository
 from app.auth.reader import Reader
 from app.core.context import Principal
 from app.core.db import AnyRow, utcnow
@@ -117,8 +118,11 @@ async def set_active(
     if user.id == principal.id and not is_active:
         raise Conflict("An administrator cannot deactivate himself")
     if user.is_active and not is_active:
-        # Tokens issued until now stay refused even if the user is activated again.
-        user.tokens_valid_after = utcnow()
+        # Every login ends, as with a password change: its tokens stay refused even if the
+        # user is activated again within the same instant.
+        now = utcnow()
+        user.tokens_valid_after = now
+        await auth_repository.revoke_user_families(session, user.id, now)
     user.is_active = is_active
     await repository.flush(session)
     _audit_change(session, principal, "user.activate" if is_active else "user.deactivate", user.id)

@@ -2,6 +2,7 @@
 
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -252,7 +253,14 @@ async def test_wrong_current_password_is_422_and_counts_toward_lock_out(
 
 @pytest.mark.parametrize(
     ("new", "why"),
-    [("Tiny#9", "at least"), ("password123", "common"), ("ALICE_LONGNAME", "username")],
+    [
+        ("Tiny#9", "at least"),
+        ("password123", "common"),
+        ("ALICE_LONGNAME", "username"),
+        (" " * 12, "repeat"),
+        ("mmmmmmmmmmmm", "repeat"),
+        ("qrstuvwxyz", "consecutive"),
+    ],
 )
 async def test_new_password_follows_the_rules(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, new: str, why: str
@@ -321,19 +329,17 @@ async def test_expired_token_is_401(
 
 
 async def test_a_token_verified_before_is_refused_once_it_expires(
-    client: httpx.AsyncClient,
-    db: AsyncSession,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, frozen_clock: Any
 ) -> None:
-    """Verified tokens are cached by their text; the expiry is still checked on each use."""
+    """Verified tokens are cached by their text; the expiry is still checked on each use,
+    and a token is refused from its `exp` on (RFC 7519 §4.1.4)."""
     _, tokens = await patient_tokens(db, settings)
-    expires = claims_of(tokens.access)["exp"]
+    expires = datetime.fromtimestamp(claims_of(tokens.access)["exp"], tz=UTC)
     assert (await client.get("/auth/me", headers=tokens.headers)).status_code == 200
 
-    monkeypatch.setattr(time, "time", lambda: expires + 0.999)  # still its last second
+    frozen_clock.current = expires - timedelta(microseconds=1)
     assert (await client.get("/auth/me", headers=tokens.headers)).status_code == 200
-    monkeypatch.setattr(time, "time", lambda: expires + 1.0)
+    frozen_clock.current = expires
     assert_unauthorized(await client.get("/auth/me", headers=tokens.headers))
 
 
@@ -400,6 +406,24 @@ async def test_token_issued_before_tokens_valid_after_is_401(
     user.tokens_valid_after = frozen_clock.now()
     await db.commit()
     assert_unauthorized(await client.get("/auth/me", headers=tokens.headers))
+
+
+async def test_freshness_is_exact_within_one_second(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, frozen_clock: Any
+) -> None:
+    """`tokens_valid_after` a millisecond after the token's issue, in the same second, and
+    the login itself left running: the issue time alone refuses it, on every read path."""
+    frozen_clock.current = frozen_clock.current.replace(microsecond=100_000) + timedelta(seconds=1)
+    user, tokens = await patient_tokens(db, settings)
+    frozen_clock.advance(milliseconds=1)
+    user.tokens_valid_after = frozen_clock.now()
+    await db.commit()
+    for path in ("/auth/me", "/api/patient_records/"):
+        assert_unauthorized(await client.get(path, headers=tokens.headers))
+    assert_unauthorized(await refresh(client, tokens.refresh))
+    fresh = await tokens_for(db, settings, user)  # issued at that same instant: fresh
+    for path in ("/auth/me", "/api/patient_records/"):
+        assert (await client.get(path, headers=fresh.headers)).status_code == 200, path
 
 
 @pytest.mark.parametrize("role", ["admin", "doctor", "patient"])

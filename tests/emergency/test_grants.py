@@ -5,11 +5,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
 from app.core.config import Settings
+from app.emergency.models import EmergencyGrant
 from tests.factories import (
     create_admin,
     create_department,
@@ -78,7 +79,7 @@ async def test_doctor_opens_a_grant_for_the_configured_lifetime(
         ("x" * 500, 201),
         ("x" * 501, 422),
         ("needs\x00records", 422),
-        ("          ", 201),  # stored as sent, no trimming
+        ("  ER: coma, allergies?  ", 201),  # stored as sent, no trimming
     ],
 )
 async def test_reason_is_10_to_500_characters(
@@ -90,6 +91,32 @@ async def test_reason_is_10_to_500_characters(
     assert response.status_code == status, response.text
     if status == 201:
         assert response.json()["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        " " * 10,
+        " " * 500,
+        "\t\n" * 20,
+        "\u3000" * 12,  # ideographic spaces
+        "\u200b" * 12,  # zero-width spaces: nothing to read either
+        "a b c d e f g h i",  # nine characters between the spaces
+    ],
+)
+async def test_reason_needs_10_characters_other_than_spaces(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, reason: str
+) -> None:
+    tokens = await tokens_for(db, settings, await create_doctor(db))
+    patient = await create_patient(db)
+    response = await open_grant(client, tokens.headers, patient.id, reason)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "reason"]
+    assert "10 characters other than spaces" in error["msg"]
+    assert "input" not in error
+    assert reason not in response.text
+    assert await db.scalar(select(func.count()).select_from(EmergencyGrant)) == 0
 
 
 @pytest.mark.parametrize(
@@ -178,6 +205,7 @@ async def test_grant_lifecycle_read_only_then_expired(
     ]
 
     frozen_clock.advance(minutes=59)
+    tokens = await tokens_for(db, settings, doctor)  # the first access token has expired
     assert (await client.get(url, headers=tokens.headers)).status_code == 200
     frozen_clock.advance(minutes=1, seconds=1)
     assert (await client.get(url, headers=tokens.headers)).status_code == 404
@@ -186,14 +214,15 @@ async def test_grant_lifecycle_read_only_then_expired(
 async def test_admin_reviews_every_grant_newest_first(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, frozen_clock: Any
 ) -> None:
-    admin = await tokens_for(db, settings, await create_admin(db))
-    doctor = await tokens_for(db, settings, await create_doctor(db))
+    admin_user, doctor_user = await create_admin(db), await create_doctor(db)
     patients = [await create_patient(db) for _ in range(3)]
     opened = []
     for patient in patients:
+        doctor = await tokens_for(db, settings, doctor_user)  # access tokens last 30 minutes
         opened.append((await open_grant(client, doctor.headers, patient.id)).json()["id"])
         frozen_clock.advance(minutes=20)
     # Now: the first grant just expired (60 minutes old), the others are still active.
+    admin = await tokens_for(db, settings, admin_user)
     response = await client.get("/api/audit/emergency-access", headers=admin.headers)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -204,6 +233,7 @@ async def test_admin_reviews_every_grant_newest_first(
     assert grants[0]["patient_id"] == patients[-1].id
 
     frozen_clock.advance(minutes=41)
+    admin = await tokens_for(db, settings, admin_user)
     later = await client.get("/api/audit/emergency-access/", headers=admin.headers)
     assert [g["active"] for g in later.json()] == [False, False, False]
 

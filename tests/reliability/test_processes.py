@@ -215,3 +215,23 @@ async def test_servers_stop_cleanly(tmp_path: Path, pair: Pair) -> None:
     assert server.exit_code in (0, -15), server.log()
     assert "Application shutdown complete" in server.log()
     assert "Traceback" not in server.log()
+
+
+async def test_an_address_limit_counts_across_processes(
+    fresh_database_url: Callable[[], Any], tmp_path: Path
+) -> None:
+    """Two processes, one count: the requests of one address alternate between them."""
+    database_url = await fresh_database_url()
+    limits = {"RATE_LIMIT_REFRESH": "6/1h"}  # an hour: no window ends during the test
+    async with start_servers(2, database_url, tmp_path, env=limits) as servers:
+        async with (
+            httpx.AsyncClient(base_url=servers[0].url, timeout=30) as a,
+            httpx.AsyncClient(base_url=servers[1].url, timeout=30) as b,
+        ):
+            statuses = [
+                (
+                    await (a, b)[n % 2].post("/auth/refresh/", json={"refresh_token": "x"})
+                ).status_code
+                for n in range(10)
+            ]
+    assert statuses == [401] * 6 + [429] * 4

@@ -1,5 +1,6 @@
 """Activating and deactivating users: a deactivated user's tokens stop working at once."""
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.users.models import User
-from tests.factories import create_admin, tokens_for
+from tests.factories import DEFAULT_PASSWORD, create_admin, tokens_for
 from tests.records.world import World, build_world
 
 USERS = "/api/users/"
@@ -137,3 +138,44 @@ async def test_deactivated_users_refresh_token_is_refused(
     assert (await set_active(client, admin, user.id, False)).status_code == 200
     refreshed = await client.post("/auth/refresh/", json={"refresh_token": tokens.refresh})
     assert refreshed.status_code == 401
+
+
+@pytest.mark.parametrize("step_ms", [0, 200], ids=["one instant", "steps within one second"])
+async def test_deactivation_and_reactivation_within_one_second_end_every_login(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    settings: Settings,
+    world: World,
+    frozen_clock: Any,
+    step_ms: int,
+) -> None:
+    """Log in, deactivate and reactivate, all inside one second (or one instant): the old
+    access and refresh tokens stay refused, on every read path; a new login works."""
+    # 0.1 s into the next whole second: every step below stays inside it.
+    frozen_clock.current = frozen_clock.current.replace(microsecond=100_000) + timedelta(seconds=1)
+    user = world.users["patient_owner"]
+    credentials = {"username": user.username, "password": DEFAULT_PASSWORD}
+    old = (await client.post("/auth/login/", json=credentials)).json()
+    old_headers = {"Authorization": f"Bearer {old['access_token']}"}
+    admin = await world.headers(db, settings, "admin")
+
+    frozen_clock.advance(milliseconds=step_ms)
+    assert (await set_active(client, admin, user.id, False)).status_code == 200
+    frozen_clock.advance(milliseconds=step_ms)
+    assert (await set_active(client, admin, user.id, True)).status_code == 200
+
+    for path in ("/auth/me", "/api/patient_records/", f"/api/patient_records/{world.record.id}"):
+        refused = await client.get(path, headers=old_headers)
+        assert refused.status_code == 401, path
+        assert refused.headers["WWW-Authenticate"] == "Bearer"
+    refreshed = await client.post("/auth/refresh/", json={"refresh_token": old["refresh_token"]})
+    assert refreshed.status_code == 401
+
+    frozen_clock.advance(milliseconds=step_ms)
+    new = await client.post("/auth/login/", json=credentials)
+    assert new.status_code == 200
+    new_headers = {"Authorization": f"Bearer {new.json()['access_token']}"}
+    for path in ("/auth/me", "/api/patient_records/", f"/api/patient_records/{world.record.id}"):
+        assert (await client.get(path, headers=new_headers)).status_code == 200, path
+    again = await client.post("/auth/refresh/", json={"refresh_token": new.json()["refresh_token"]})
+    assert again.status_code == 200
