@@ -52,8 +52,7 @@ clean:
 
 .PHONY: ops-test deploy-check e2e
 
-# Slow operations tests: the Dockerfile's own steps in a clean venv, a generated client, the
-# server behind PgBouncer (transaction pooling; with TEST_DATABASE_URL, i.e. on PostgreSQL).
+# Slow operations tests: a generated client, the server behind PgBouncer (transaction pooling; with TEST_DATABASE_URL, i.e. on PostgreSQL).
 # openapi-python-client 0.27: later releases (0.29.1 seen) reference an unimported `Unset`
 # for a request body offered in several content types, as /auth/login/ is (JSON and form).
 ops-test: $(DEV_DEPS)
@@ -74,12 +73,46 @@ deploy-check: $(DEV_DEPS)
 	done
 	@echo "deploy/k8s: valid against Kubernetes $(K8S_VERSIONS)"
 
-# Swagger UI in a real browser: Debian's Chromium, driven by Playwright (no browser download);
-# Swagger UI's own files, which /docs loads from a CDN, come from the npm package.
+# Swagger UI and ReDoc in a real browser: Debian's Chromium, driven by Playwright (no browser
+# download); the pages load their scripts from the app alone.
 e2e: $(DEV_DEPS)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pip install --quiet playwright
 	E2E_TESTS=1 $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# The container image, built with podman and run from its own file system (tests/image).
+# Without a registry the base is made from Debian's packages (deploy/image/debian-base.sh,
+# about 1.5 min) and kept: its root file system under IMAGE_CACHE and the image in podman's
+# storage, each made again only when missing. BASE_IMAGE=python:3.12-slim builds on the
+# official image instead. pip in the build trusts the host's certificate authorities.
+BASE_IMAGE ?= localhost/debian-python:bookworm
+IMAGE ?= localhost/hospital-api:latest
+IMAGE_CACHE ?= /var/cache/hospital-api
+BASE_ROOTFS := $(IMAGE_CACHE)/debian-python-bookworm.tar
+HOST_CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+PIP_CA_SECRET = --secret id=pip-ca,src=$(HOST_CA_BUNDLE)
+.PHONY: image-tools image-base image image-test
+
+image-tools:
+	command -v podman >/dev/null && command -v buildah >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq podman buildah)
+
+image-base: image-tools
+	podman image exists $(BASE_IMAGE) || { \
+		[ -f $(BASE_ROOTFS) ] || deploy/image/debian-base.sh $(BASE_ROOTFS); \
+		podman import --change 'ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+			--change 'ENV=LANG=C.UTF-8' --change 'CMD=["python3"]' $(BASE_ROOTFS) $(BASE_IMAGE); }
+
+image: $(if $(filter localhost/debian-python:%,$(BASE_IMAGE)),image-base,image-tools)
+	podman build --isolation chroot --format docker --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+		$(if $(wildcard $(HOST_CA_BUNDLE)),$(PIP_CA_SECRET)) -t $(IMAGE) .
+	podman image ls $(IMAGE)
+
+# Migrates a throwaway database on the PostgreSQL server of TEST_DATABASE_URL from the image,
+# serves, logs in, writes, stops; lists the image's files. Prints the image's size and start time.
+image-test: image $(DEV_DEPS)
+	IMAGE_TESTS=1 HOSPITAL_IMAGE=$(IMAGE) TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(RELIABILITY_DB)} \
+		$(BIN)/python -m pytest tests/image $(PYTEST_ARGS)
 
 # The benchmark (bench/README.md) on the PostgreSQL server of BENCH_SERVER: SIZE=small|large|both,
 # REUSE=1 keeps an already seeded database, PROFILE=1 adds py-spy profiles of the hot reads.
