@@ -17,7 +17,9 @@ $(BIN)/python:
 RUN_DEPS := $(VENV)/.installed-run
 DEV_DEPS := $(VENV)/.installed-dev
 
+# A current pip resolves far faster than the one a new virtual environment comes with.
 $(RUN_DEPS): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
