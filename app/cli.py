@@ -71,7 +71,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
-    from app.demo import seed
+    from app.demo import present_accounts, seed
 
     settings = get_settings()
     if settings.environment == "production":
@@ -80,7 +80,10 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     credentials = _with_sessionmaker(lambda maker: seed(maker, only_if_empty=args.if_empty))
     if credentials is None:
         print("database already has users: demo data not added")
-        return 0
+        # `make run` runs this at every start: show the demo accounts for as long as they work.
+        credentials = _with_sessionmaker(present_accounts)
+        if not credentials:
+            return 0
     print("Demo data for DEVELOPMENT ONLY. Log in at /docs (Authorize) with:")
     for role, username, password in credentials:
         print(f"  {role:8} {username:20} {password}")

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.db import utcnow
-from app.core.security import hash_password
+from app.core.security import hash_password, verify_password
 from app.departments.models import Department
 from app.records import repository as records
 from app.records.models import PatientRecord
@@ -39,6 +39,15 @@ RECORDS = [
     (2, 2, "Otitis media"),
     (3, 1, "Peripheral neuropathy"),
 ]
+
+
+def _accounts() -> list[tuple[str, str]]:
+    """(role, username) of every demo account, in the order they are printed."""
+    return [
+        ("admin", "admin"),
+        *[("doctor", username) for username, *_ in DOCTORS],
+        *[("patient", username) for username, _ in PATIENTS],
+    ]
 
 
 async def seed(
@@ -97,8 +106,31 @@ async def seed(
             }
             await records.add(session, PatientRecord(version=1, **content))
 
+    return [(role, username, DEMO_PASSWORD) for role, username in _accounts()]
+
+
+async def present_accounts(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> list[tuple[str, str, str]]:
+    """The demo accounts that can still log in with the demo password, to print at each start.
+
+    The seed gave them one shared hash: a changed password has its own, so each distinct hash
+    is checked once.
+    """
+    accounts = _accounts()
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(User.username, User.password_hash).where(
+                User.username.in_([username for _, username in accounts]), User.is_active
+            )
+        )
+        hashes = dict(rows.tuples().all())
+    demo_hashes: set[str] = set()
+    for password_hash in set(hashes.values()):
+        if (await verify_password(DEMO_PASSWORD, password_hash))[0]:
+            demo_hashes.add(password_hash)
     return [
-        ("admin", "admin", DEMO_PASSWORD),
-        *[("doctor", username, DEMO_PASSWORD) for username, *_ in DOCTORS],
-        *[("patient", username, DEMO_PASSWORD) for username, _ in PATIENTS],
+        (role, username, DEMO_PASSWORD)
+        for role, username in accounts
+        if hashes.get(username) in demo_hashes
     ]

@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
         generate_unique_id_function=operation_id,
         swagger_ui_parameters={"persistAuthorization": True},
-        docs_url=None,  # served by app.docs from local assets
+        docs_url=None,  # both served by app.docs from local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.audit_batcher = AuditBatcher()

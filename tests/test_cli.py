@@ -33,15 +33,60 @@ def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
     )
 
 
-def test_migrate_then_seed_demo_once(tmp_path: Path) -> None:
+def _user_count(tmp_path: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cli.db") as connection:
+        count: int = connection.execute("SELECT count(*) FROM users").fetchone()[0]
+    return count
+
+
+def test_migrate_then_seed_demo_once_and_show_its_accounts_at_every_start(
+    tmp_path: Path,
+) -> None:
     assert run_cli(tmp_path, "migrate").returncode == 0
     first = run_cli(tmp_path, "seed-demo", "--if-empty")
     assert first.returncode == 0, first.stderr
     assert "DEVELOPMENT ONLY" in first.stdout
     assert "dr.house" in first.stdout
+    users = _user_count(tmp_path)
+
     again = run_cli(tmp_path, "seed-demo", "--if-empty")
     assert again.returncode == 0
     assert "not added" in again.stdout
+    assert _user_count(tmp_path) == users
+    assert first.stdout.split("DEVELOPMENT ONLY")[1] == again.stdout.split("DEVELOPMENT ONLY")[1]
+
+
+def test_seed_demo_lists_only_the_accounts_that_still_log_in(tmp_path: Path) -> None:
+    import sqlite3
+
+    assert run_cli(tmp_path, "migrate").returncode == 0
+    assert run_cli(tmp_path, "seed-demo", "--if-empty").returncode == 0
+    changed = run_cli(tmp_path, "create-admin", "other", ADMIN_PASSWORD="a long admin passphrase")
+    assert changed.returncode == 0, changed.stderr
+    with sqlite3.connect(tmp_path / "cli.db") as connection:
+        other_hash = connection.execute(
+            "SELECT password_hash FROM users WHERE username = 'other'"
+        ).fetchone()[0]
+        connection.execute(
+            "UPDATE users SET password_hash = ? WHERE username = 'alice'", [other_hash]
+        )
+        connection.execute("UPDATE users SET is_active = 0 WHERE username = 'bob'")
+
+    again = run_cli(tmp_path, "seed-demo", "--if-empty")
+    assert again.returncode == 0, again.stderr
+    listed = {line.split()[1] for line in again.stdout.splitlines() if line.startswith("  ")}
+    assert listed == {"admin", "dr.house", "dr.grey", "dr.quinn", "carol", "dave"}
+
+
+def test_seed_demo_on_a_database_without_demo_accounts(tmp_path: Path) -> None:
+    assert run_cli(tmp_path, "migrate").returncode == 0
+    made = run_cli(tmp_path, "create-admin", "root", ADMIN_PASSWORD="a long admin passphrase")
+    assert made.returncode == 0, made.stderr
+    result = run_cli(tmp_path, "seed-demo", "--if-empty")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "database already has users: demo data not added\n"
 
 
 def test_seed_demo_refused_in_production(tmp_path: Path) -> None:

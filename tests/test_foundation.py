@@ -3,10 +3,12 @@
 import subprocess
 import sys
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
 from app.core.config import ConfigError, Settings
+from app.core.db import driver_connection
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -119,14 +121,48 @@ def test_development_key_is_generated_once_and_shared(tmp_path: object) -> None:
 async def test_swagger_ui_assets_are_served_locally(client: httpx.AsyncClient) -> None:
     page = (await client.get("/docs")).text
     assert "cdn.jsdelivr.net" not in page
-    assert "/docs/assets/swagger-ui-bundle.js" in page
-    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+    assert "/docs/assets/swagger/swagger-ui-bundle.js" in page
+    for asset in ("swagger/swagger-ui-bundle.js", "swagger/swagger-ui.css", "fastapi/favicon.png"):
         response = await client.get(f"/docs/assets/{asset}")
         assert response.status_code == 200
-        assert len(response.content) > 10_000
+        assert len(response.content) > 1_000
     redirect = await client.get("/docs/oauth2-redirect")
     assert redirect.status_code == 200
     assert (await client.get("/docs/")).status_code == 200
+
+
+async def test_redoc_assets_are_served_locally(client: httpx.AsyncClient) -> None:
+    response = await client.get("/redoc")
+    assert response.status_code == 200
+    page = response.text
+    assert "https://" not in page  # no CDN script, no web fonts
+    assert '<redoc spec-url="/openapi.json">' in page
+    assert "/docs/assets/redoc/redoc.standalone.js" in page
+    script = await client.get("/docs/assets/redoc/redoc.standalone.js")
+    assert script.status_code == 200
+    assert len(script.content) > 500_000
+    logo = await client.get("/redoc/logo-mini.svg")
+    assert logo.status_code == 200
+    assert logo.headers["content-type"] == "image/svg+xml"
+    assert (await client.get("/redoc/")).status_code == 200
+
+
+class _ServerShuttingDown:
+    """A bind whose new connection is refused as PostgreSQL refuses it while it shuts
+    down: the driver's error (SQLSTATE 57P03) under the adapter's own exception."""
+
+    async def get_raw_connection(self) -> None:
+        try:
+            raise asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+        except asyncpg.exceptions.CannotConnectNowError as cause:
+            raise RuntimeError("InternalError") from cause
+
+
+async def test_a_driver_connection_refused_by_the_server_is_unavailable() -> None:
+    """Answered 503 like SQLAlchemy's own connection failures, never 500."""
+    with pytest.raises(ConnectionError):
+        async with driver_connection(_ServerShuttingDown()):  # type: ignore[arg-type]
+            pass
 
 
 STARTED_PROCESS = """

@@ -1,6 +1,8 @@
 """The Kubernetes manifests agree with the image and the settings (the schemas are checked by
 `make deploy-check`): probes, ports, user, secrets, settings names, selectors."""
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -8,10 +10,18 @@ import pytest
 import yaml
 
 from app.core.config import Settings
-from tests.ops.test_container_steps import exec_form, parse_dockerfile
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
+
+
+def dockerfile_final(keyword: str) -> str:
+    """The argument of the final stage's last `keyword` instruction in the Dockerfile."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())  # join continued lines
+    final = re.split(r"^FROM\s", text, flags=re.M)[-1]
+    found: list[str] = re.findall(rf"^{keyword}\s+(.+)$", final, re.M)
+    assert found, f"no {keyword} in the Dockerfile's final stage"
+    return found[-1].strip()
 
 
 def load(*paths: Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -35,7 +45,6 @@ def pod_spec(objects: dict[tuple[str, str], dict[str, Any]], kind: str, name: st
 def test_deployment_probes_resources_and_security(
     objects: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
-    final = parse_dockerfile(ROOT / "Dockerfile")[-1]
     spec = pod_spec(objects, "Deployment", "hospital-api")
     [container] = spec["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -45,10 +54,10 @@ def test_deployment_probes_resources_and_security(
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert spec["securityContext"]["runAsNonRoot"] is True
-    assert str(spec["securityContext"]["runAsUser"]) == final.last("USER").split(":")[0]
+    assert str(spec["securityContext"]["runAsUser"]) == dockerfile_final("USER").split(":")[0]
     # The port the server listens on (the image's CMD) is the one probed and served.
     port = int(container["args"][container["args"].index("--port") + 1])
-    image_cmd = exec_form(final.last("CMD"))
+    image_cmd = json.loads(dockerfile_final("CMD"))
     assert port == int(image_cmd[image_cmd.index("--port") + 1])
     assert container["ports"][0]["containerPort"] == port
     # PROMETHEUS_MULTIPROC_DIR lives in /tmp: writable although the root file system is not.
