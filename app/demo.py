@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.db import utcnow
 from app.core.security import hash_password, verify_password
 from app.departments.models import Department
-from app.records import repository as records
 from app.records.models import PatientRecord
 from app.users.models import DoctorProfile, PatientProfile, Role, User
 
@@ -104,7 +103,7 @@ async def seed(
                 "created_at": now,
                 "updated_at": now,
             }
-            await records.add(session, PatientRecord(version=1, **content))
+            session.add(PatientRecord(version=1, **content))  # the database keeps version 1
 
     return [(role, username, DEMO_PASSWORD) for role, username in _accounts()]
 

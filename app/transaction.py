@@ -51,7 +51,7 @@ async def commit(session: AsyncSession) -> None:
     """Append the session's pending events (the last statement), then commit."""
     events: Sequence[NewEvent] = session.info.pop(_PENDING, [])
     if events:
-        await audit_repository.append(session, events)
+        await audit_repository.append(await session.connection(), events)
     await session.commit()
 
 

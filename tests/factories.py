@@ -12,7 +12,7 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.security import hash_password_sync
 from app.departments.models import Department
-from app.records.models import PatientRecord, PatientRecordVersion
+from app.records.models import PatientRecord
 from app.users.models import DoctorProfile, PatientProfile, Role, User
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -104,6 +104,8 @@ async def create_record(
     session: AsyncSession, *, patient: User, doctor: User, department: Department, **fields: Any
 ) -> PatientRecord:
     now = utcnow()
+    created_at = fields.pop("created_at", now)
+    updated_at = fields.pop("updated_at", created_at)
     content = {
         "diagnosis": fields.pop("diagnosis", "Hypertension"),
         "observations": fields.pop("observations", "BP 150/95"),
@@ -116,24 +118,11 @@ async def create_record(
         department_id=department.id,
         author_id=doctor.id,
         version=1,
-        created_at=now,
-        updated_at=now,
+        created_at=created_at,
+        updated_at=updated_at,
         **content,
     )
-    session.add(record)
-    await session.flush()
-    session.add(
-        PatientRecordVersion(
-            record_id=record.id,
-            version=1,
-            patient_id=patient.id,
-            department_id=department.id,
-            author_id=doctor.id,
-            created_at=now,
-            updated_at=now,
-            **content,
-        )
-    )
+    session.add(record)  # the database keeps its version 1
     await session.commit()
     return record
 

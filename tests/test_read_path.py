@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.models import AuditEvent
@@ -25,7 +25,6 @@ from app.audit.verify import verify_chain
 from app.core.config import Settings
 from app.core.routing import all_routes
 from app.emergency.models import EmergencyGrant
-from app.records.models import PatientRecord, PatientRecordVersion
 from tests.conftest import is_postgres
 from tests.factories import (
     create_department,
@@ -191,17 +190,9 @@ async def test_a_record_reads_as_the_contract_writes_it(
         observations='Quotes " and \\ and ü→😀 and a\nnewline',
         treatments="Lisinopril 10 mg",
         notes=None,
+        created_at=datetime(2026, 11, 27, 9, 30, 15, 120000, tzinfo=UTC),
+        updated_at=datetime(2026, 11, 28, tzinfo=UTC),  # a whole second: no fraction written
     )
-    created = datetime(2026, 11, 27, 9, 30, 15, 120000, tzinfo=UTC)
-    updated = datetime(2026, 11, 28, tzinfo=UTC)  # a whole second: no fraction written
-    times = {"created_at": created, "updated_at": updated}
-    await db.execute(update(PatientRecord).where(PatientRecord.id == record.id).values(times))
-    await db.execute(
-        update(PatientRecordVersion)
-        .where(PatientRecordVersion.record_id == record.id)
-        .values(times)
-    )
-    await db.commit()
     expected = {
         "id": record.id,
         "patient_id": patient.id,

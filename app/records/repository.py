@@ -9,10 +9,15 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
-    ColumnElement,
+    Text,
     bindparam,
+    exists,
+    insert,
+    literal,
     null,
+    or_,
     select,
     true,
     union_all,
@@ -25,6 +30,7 @@ from app.core.db import AnySelect, UTCDateTime
 from app.core.pagination import MAX_LIMIT, keyset_page
 from app.records import policy
 from app.records.models import PatientRecord, PatientRecordVersion
+from app.users.models import Role, User
 
 RECORD_COLUMNS = (
     PatientRecord.id,
@@ -104,69 +110,91 @@ def history_page(limit: int) -> AnySelect:
     return scoped(record)
 
 
-def bound_caller(department_id: int | None) -> CallerRef:
-    """A writing doctor as a CallerRef (only his department matters to writes)."""
-    department: ColumnElement[Any] = bindparam("caller_department_id", department_id)
-    return CallerRef(
-        id=null(), role=null(), doctor_id=null(), doctor_department_id=department, patient_id=null()
+# The writing doctor, as a CallerRef bound to his department (all that writes look at).
+WRITER = CallerRef(
+    id=null(),
+    role=null(),
+    doctor_id=null(),
+    doctor_department_id=bindparam("caller_department_id", type_=BigInteger),
+    patient_id=null(),
+)
+Record = dict[str, Any]  # a record as the API answers it: FIELDS
+
+_NEW_VALUES = ("patient_id", "department_id", "author_id", *FIELDS[4:8], "now")
+# A new record, version 1, if `patient_id` names a patient; the database keeps its version
+# (migration 0008). Binds patient_id, department_id, author_id, the texts and now.
+_CREATE = (
+    insert(PatientRecord)
+    .from_select(
+        [*FIELDS[1:8], "version", "created_at", "updated_at"],
+        select(
+            bindparam("patient_id", type_=BigInteger),
+            bindparam("department_id", type_=BigInteger),
+            bindparam("author_id", type_=BigInteger),
+            *(bindparam(name, type_=Text) for name in FIELDS[4:8]),
+            literal(1),
+            NOW,
+            NOW,
+        ).where(
+            exists().where(
+                User.id == bindparam("patient_id", type_=BigInteger),
+                User.role == Role.PATIENT.value,
+            )
+        ),
     )
+    .returning(*RECORD_COLUMNS)
+)
+
+
+async def create(session: AsyncSession, values: dict[str, Any]) -> Record | None:
+    """The new record, or None when `patient_id` is no patient's."""
+    row = (await (await session.connection()).execute(_CREATE, values)).one_or_none()
+    return None if row is None else dict(zip(FIELDS, row, strict=True))
+
+
+@lru_cache(maxsize=256)
+def _update(fields: frozenset[str], versioned: bool) -> Any:
+    """A doctor's change of `fields` to a record of his department, made only if it changes
+    anything (and, `versioned`, only from one of the `versions` given): the next version,
+    kept by the database. Binds record_id, caller_department_id, author_id, now, new_<field>
+    for each field (and versions)."""
+    changed = or_(
+        *(
+            getattr(PatientRecord, name).is_distinct_from(bindparam(f"new_{name}"))
+            for name in fields
+        )
+    )
+    conditions = [PatientRecord.id == _RECORD_ID, policy.writable(WRITER), changed]
+    if versioned:
+        conditions.append(PatientRecord.version.in_(bindparam("versions", expanding=True)))
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in sorted(fields)}
+    values |= {
+        "author_id": bindparam("author_id"),
+        "updated_at": NOW,
+        "version": PatientRecord.version + 1,
+    }
+    # Run on the session's connection, not through the ORM: no objects to synchronise.
+    return update(PatientRecord).where(*conditions).values(values).returning(*RECORD_COLUMNS)
+
+
+async def change(
+    session: AsyncSession, record_id: int, changes: dict[str, Any], values: dict[str, Any]
+) -> Record | None:
+    """The record's next version with `changes`, or None when nothing was changed (not
+    his department's, not one of the versions given, or every field as it is)."""
+    statement = _update(frozenset(changes), "versions" in values)
+    bound = {**values, "record_id": record_id, **{f"new_{k}": v for k, v in changes.items()}}
+    row = (await (await session.connection()).execute(statement, bound)).one_or_none()
+    return None if row is None else dict(zip(FIELDS, row, strict=True))
+
+
+_WRITABLE = select(*RECORD_COLUMNS).where(PatientRecord.id == _RECORD_ID, policy.writable(WRITER))
 
 
 async def get_writable(
     session: AsyncSession, department_id: int | None, record_id: int
-) -> PatientRecord | None:
-    return await session.scalar(
-        select(PatientRecord).where(
-            PatientRecord.id == record_id, policy.writable(bound_caller(department_id))
-        )
-    )
-
-
-def _snapshot(record: PatientRecord) -> PatientRecordVersion:
-    return PatientRecordVersion(
-        record_id=record.id,
-        **{name: getattr(record, name) for name in FIELDS[1:]},
-    )
-
-
-async def add(session: AsyncSession, record: PatientRecord) -> PatientRecord:
-    session.add(record)
-    await session.flush()
-    session.add(_snapshot(record))
-    await session.flush()
-    return record
-
-
-async def apply_update(
-    session: AsyncSession,
-    record: PatientRecord,
-    *,
-    expected_version: int | None,
-    values: dict[str, Any],
-) -> PatientRecord | None:
-    """Change the record in one atomic UPDATE and keep the new version.
-
-    With `expected_version` the UPDATE matches only that version: of concurrent writers
-    holding the same version exactly one matches (the row lock serialises them and the
-    others then see the new version), so none silently overwrites another. Returns None
-    when the version moved on.
-    """
-    conditions = [
-        PatientRecord.id == record.id,
-        PatientRecord.department_id == record.department_id,
-    ]
-    if expected_version is not None:
-        conditions.append(PatientRecord.version == expected_version)
-    statement = (
-        update(PatientRecord)
-        .where(*conditions)
-        .values(**values, version=PatientRecord.version + 1)
-        .returning(PatientRecord)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    updated = await session.scalar(statement)
-    if updated is None:
-        return None
-    session.add(_snapshot(updated))
-    await session.flush()
-    return updated
+) -> Record | None:
+    """The record as it is, if the doctor of `department_id` may write it."""
+    values = {"record_id": record_id, "caller_department_id": department_id}
+    row = (await (await session.connection()).execute(_WRITABLE, values)).one_or_none()
+    return None if row is None else dict(zip(FIELDS, row, strict=True))

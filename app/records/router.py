@@ -1,6 +1,6 @@
 """Routes of patient records: department-scoped, versioned, never deleted."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Header, Path, Query, Request, Response, status
 
@@ -9,7 +9,6 @@ from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, errors, json_response
 from app.records import service
-from app.records.models import PatientRecord
 from app.records.schemas import RecordCreate, RecordPublic, RecordUpdate, RecordVersionPublic
 
 router = protected_router("records")
@@ -20,10 +19,6 @@ ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": 'The versio
 
 def _record_headers(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
-
-
-def _headers(response: Response, record: PatientRecord) -> None:
-    response.headers.update(_record_headers(record.version))
 
 
 @router.get(
@@ -60,13 +55,13 @@ async def list_records(
         201: {"description": "Created", "headers": ETAG_HEADER},
     },
 )
-async def create_record(
-    caller: RequireDoctor, session: SessionDep, data: RecordCreate, response: Response
-) -> Any:
+async def create_record(caller: RequireDoctor, session: SessionDep, data: RecordCreate) -> Response:
     record = await service.create_record(session, caller, data)
-    _headers(response, record)
-    response.headers["Location"] = f"/api/patient_records/{record.id}"
-    return record
+    headers = {
+        **_record_headers(record["version"]),
+        "Location": f"/api/patient_records/{record['id']}",
+    }
+    return json_response(record, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 @router.get(
@@ -101,15 +96,13 @@ async def update_record(
     session: SessionDep,
     record_id: RecordId,
     changes: RecordUpdate,
-    response: Response,
     if_match: Annotated[
         str | None,
         Header(max_length=200, description='The version the change is based on, as "3"'),
     ] = None,
-) -> Any:
+) -> Response:
     record = await service.update_record(session, caller, record_id, changes, if_match)
-    _headers(response, record)
-    return record
+    return json_response(record, headers=_record_headers(record["version"]))
 
 
 @router.get(

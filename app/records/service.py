@@ -14,9 +14,8 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from app.core.pagination import Page
 from app.records import policy, repository
-from app.records.models import PatientRecord
+from app.records.repository import Record
 from app.records.schemas import RecordCreate, RecordUpdate
-from app.users import repository as users_repository
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?(?:"(\d{1,18})"|(\d{1,18}))\s*')
 
@@ -41,22 +40,14 @@ def parse_if_match(value: str | None) -> set[int] | None:
     return versions
 
 
-Record = dict[str, Any]  # a record as the API answers it: the FIELDS of RecordPublic
-
-
-def _audited(
-    session: AsyncSession,
-    principal: Principal,
-    action: str,
-    record: PatientRecord,
-) -> None:
+def _audited(session: AsyncSession, principal: Principal, action: str, record: Record) -> None:
     audit.record_by(
         session,
         principal,
         action=action,
         resource_type="record",
-        resource_id=record.id,
-        patient_id=record.patient_id,
+        resource_id=record["id"],
+        patient_id=record["patient_id"],
     )
 
 
@@ -162,25 +153,18 @@ async def get_history(reader: Reader, record_id: int, page: Page) -> tuple[int, 
     return current_version, versions[: page.limit], len(versions) > page.limit
 
 
-async def create_record(
-    session: AsyncSession, principal: Principal, data: RecordCreate
-) -> PatientRecord:
+async def create_record(session: AsyncSession, principal: Principal, data: RecordCreate) -> Record:
     if principal.department_id is None:
         raise Conflict("You belong to no department, so you cannot write records")
-    if not await users_repository.is_patient(session, data.patient_id):
+    values = {
+        **data.model_dump(),
+        "department_id": principal.department_id,
+        "author_id": principal.id,
+        "now": utcnow(),
+    }
+    record = await repository.create(session, values)
+    if record is None:
         raise InvalidInput(("body", "patient_id"), "Unknown patient")
-    now = utcnow()
-    record = await repository.add(
-        session,
-        PatientRecord(
-            **data.model_dump(),
-            department_id=principal.department_id,
-            author_id=principal.id,
-            version=1,
-            created_at=now,
-            updated_at=now,
-        ),
-    )
     _audited(session, principal, "record.create", record)
     return record
 
@@ -191,34 +175,29 @@ async def update_record(
     record_id: int,
     changes: RecordUpdate,
     if_match: str | None,
-) -> PatientRecord:
-    """Only a doctor of the record's department writes it (an emergency grant never does)."""
+) -> Record:
+    """Only a doctor of the record's department writes it (an emergency grant never does).
+    A change that leaves every field as it is makes no version: the record is only read."""
+    accepted = parse_if_match(if_match)
+    fields = changes.model_dump(exclude_unset=True)
+    values: dict[str, Any] = {
+        "caller_department_id": principal.department_id,
+        "author_id": principal.id,
+        "now": utcnow(),
+    }
+    if accepted is not None:
+        values["versions"] = sorted(accepted)
+    updated = await repository.change(session, record_id, fields, values) if fields else None
+    if updated is not None:
+        _audited(session, principal, "record.update", updated)
+        return updated
+    # Nothing was written: the record is not his department's, its version is not one
+    # If-Match names, or the change would leave it as it is.
     record = await repository.get_writable(session, principal.department_id, record_id)
     if record is None:
         _denied(session, principal, "record.update", record_id)
         raise NotFound("Record not found")
-    accepted = parse_if_match(if_match)
-    if accepted is not None and record.version not in accepted:
+    if accepted is not None and record["version"] not in accepted:
         raise PreconditionFailed()
-    fields = {
-        name: value
-        for name, value in changes.model_dump(exclude_unset=True).items()
-        if getattr(record, name) != value
-    }
-    if not fields:  # nothing changes (no field, or each as it is): no version, only a read
-        _audited(session, principal, "record.read", record)
-        return record
-    updated = await repository.apply_update(
-        session,
-        record,
-        expected_version=record.version if accepted is not None else None,
-        values={
-            **fields,
-            "author_id": principal.id,
-            "updated_at": utcnow(),
-        },
-    )
-    if updated is None:  # another writer got there first
-        raise PreconditionFailed()
-    _audited(session, principal, "record.update", updated)
-    return updated
+    _audited(session, principal, "record.read", record)
+    return record
