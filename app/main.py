@@ -75,6 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True},
         docs_url=None,  # both served by app.docs from local assets
         redoc_url=None,
+        # The metrics are Prometheus' (core.observability); FastAPI's OpenTelemetry, which
+        # no deployment configures, would look for its providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.audit_batcher = AuditBatcher()
