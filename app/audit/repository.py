@@ -67,8 +67,8 @@ class NewEvent:
 # in the events' order, from the head it locks (a second transaction waits for that lock
 # until the first commits, then reads its hash: concurrent appends in any number of
 # processes form one chain), and ids follow the chain order (rows are inserted in ORDER BY n).
-# The events come as one JSON array: the driver's encoding of thirteen arrays cost the
-# process ten times the CPU of writing the JSON.
+# The events come as one JSON array: the driver encodes array parameters element by element,
+# at a cost to the process many times that of writing the JSON.
 _APPEND_POSTGRES = text(
     """
     WITH RECURSIVE head AS (

@@ -97,7 +97,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(IntegrityError, integrity_error)
-    # OSError includes ConnectionError, which the hot reads raise for a lost connection.
+    # OSError includes ConnectionError, which reads on the driver raise for a lost connection.
     for unavailable in (OperationalError, InterfaceError, PoolTimeout, OSError):
         app.add_exception_handler(unavailable, database_unavailable)
     app.add_exception_handler(DBAPIError, dbapi_error)
