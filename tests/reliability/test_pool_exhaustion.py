@@ -3,10 +3,9 @@ that cannot get a connection answer 503 with Retry-After once the pool timeout p
 hang); the slow ones finish normally once the database lets them; no connection leaks.
 
 The requests are made slow legitimately: the test holds the audit chain head's row lock
-from its own connection, so every audited request of the service path (a record's
-history) waits at its commit, holding its pooled connection, until the test lets go. (The
-hot reads hold a connection only for their read; their events wait in the audit batcher,
-which holds one.)"""
+from its own connection, so every audited write (a record's update) waits at its commit,
+holding its pooled connection, until the test lets go. (A read holds a connection only for
+its statement; its events wait in the group commit, which holds one.)"""
 
 import asyncio
 import time
@@ -42,23 +41,31 @@ async def test_exhausted_pool_answers_503_then_recovers_without_leaks(
     }
     async with start_servers(1, hospital.database_url, tmp_path, env=env) as [server]:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-            record = f"/api/patient_records/{hospital.record_id}/history"
+            record = f"/api/patient_records/{hospital.record_id}"
+            changes = iter(range(1_000_000))
+
+            async def update() -> httpx.Response:
+                note = {"notes": f"seen {next(changes)}"}  # each a change: each a version
+                return await http.patch(record, json=note, headers=hospital.doctor)
+
             for _ in range(3):  # warm the pool
-                assert (await http.get(record, headers=hospital.doctor)).status_code == 200
+                assert (await update()).status_code == 200
             baseline = await app_connections(hospital.database_url)
             assert len(baseline) <= POOL_SIZE
 
-            async def timed(path: str) -> tuple[httpx.Response, float]:
+            async def timed(path: str | None = None) -> tuple[httpx.Response, float]:
                 started = time.monotonic()
-                response = await http.get(path, headers=hospital.doctor)
+                response = await (
+                    update() if path is None else http.get(path, headers=hospital.doctor)
+                )
                 return response, time.monotonic() - started
 
             async with audit_lock(hospital.database_url):
-                slow = [asyncio.create_task(timed(record)) for _ in range(POOL_SIZE)]
+                slow = [asyncio.create_task(timed()) for _ in range(POOL_SIZE)]
                 await wait_for(lambda: _waiting(hospital, POOL_SIZE))
                 refused = await asyncio.gather(
-                    *(timed(record) for _ in range(CALLERS - POOL_SIZE)),
-                    timed("/api/department/"),  # unaudited, but it needs a connection too
+                    *(timed() for _ in range(CALLERS - POOL_SIZE)),
+                    timed("/api/department/"),  # a read, unaudited: it needs a connection too
                 )
                 held_for = time.monotonic()
                 assert not any(task.done() for task in slow)
@@ -72,9 +79,7 @@ async def test_exhausted_pool_answers_503_then_recovers_without_leaks(
             for response, elapsed in finished:
                 assert response.status_code == 200, response.text
                 assert elapsed >= released_at - held_for
-            statuses = Counter(
-                [(await http.get(record, headers=hospital.doctor)).status_code for _ in range(10)]
-            )
+            statuses = Counter([(await update()).status_code for _ in range(10)])
             assert statuses == {200: 10}
 
             after = await app_connections(hospital.database_url)
