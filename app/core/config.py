@@ -165,7 +165,9 @@ class Settings(BaseSettings):
     @field_validator("mfa_encryption_key")
     @classmethod
     def _strong_mfa_key(cls, value: str | None) -> str | None:
-        if value is not None and len(value) < MIN_SECRET_KEY_LENGTH:
+        if not value:
+            return None  # unset, or set empty (compose's default): derived from SECRET_KEY
+        if len(value) < MIN_SECRET_KEY_LENGTH:
             raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
         return value
 
