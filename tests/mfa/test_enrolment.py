@@ -16,7 +16,14 @@ from app.auth.mfa.models import RecoveryCode, TotpCredential
 from app.core.config import Settings
 from app.core.crypto import CannotOpen
 from tests.auth.conftest import assert_unauthorized, events, login
-from tests.factories import create_admin, create_doctor, create_patient, mfa_keys, tokens_for
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    create_admin,
+    create_doctor,
+    create_patient,
+    mfa_keys,
+    tokens_for,
+)
 from tests.mfa.helpers import at_step_second, mfa_token
 
 RECOVERY_FORMAT = r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$"
@@ -190,3 +197,28 @@ async def test_conflicts_of_enrolment_state(
 async def test_enrolment_needs_a_token(client: httpx.AsyncClient) -> None:
     assert_unauthorized(await client.post("/auth/mfa/totp/"))
     assert_unauthorized(await client.post("/auth/mfa/totp/confirm", json={"code": "123456"}))
+
+
+async def test_every_mfa_path_answers_with_and_without_its_slash(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, frozen_clock: Any
+) -> None:
+    patient = await create_patient(db)
+    headers = (await tokens_for(db, settings, patient, amr=("pwd", "otp"))).headers
+    secret = await enrol(client, headers)
+    step = at_step_second(frozen_clock, 2)
+    confirm = await client.post(
+        "/auth/mfa/totp/confirm/", json={"code": codes.code_at(secret, step)}, headers=headers
+    )
+    assert confirm.status_code == 200
+    token = await mfa_token(client, patient.username)
+    frozen_clock.advance(seconds=30)
+    verified = await client.post(
+        "/auth/mfa/verify/", json={"mfa_token": token, "code": codes.code_at(secret, step + 1)}
+    )
+    assert verified.status_code == 200
+    body = {
+        "current_password": DEFAULT_PASSWORD,
+        "code": confirm.json()["recovery_codes"][0],
+    }
+    removed = await client.request("DELETE", "/auth/mfa/totp", json=body, headers=headers)
+    assert removed.status_code == 204
