@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from app import health
 from app.audit.router import router as audit_router
+from app.auth.mfa.router import router as mfa_router
 from app.auth.router import router as auth_router
 from app.core.routing import add_routes
 from app.departments.router import router as departments_router
@@ -24,5 +25,6 @@ def include_routes(app: FastAPI) -> None:
         emergency_router,
         audit_router,
         auth_router,
+        mfa_router,
         health.router,
     )

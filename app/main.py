@@ -9,6 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import api, docs
 from app.audit.batcher import AuditBatcher
 from app.audit.links import AuditLinker
+from app.auth.mfa.keys import MfaKeys
 from app.core import handlers, observability, proxies
 from app.core.config import ConfigError, Settings, exit_for, get_settings
 from app.core.db import create_engine, create_sessionmaker
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.audit_batcher = AuditBatcher()
     app.state.signing_key = settings.signing_key()  # fail fast on a missing production key
+    app.state.mfa_keys = MfaKeys.from_settings(settings, app.state.signing_key)
     app.state.rate_limiter = create_limiter(settings, app.state)
 
     handlers.install(app)

@@ -1,6 +1,7 @@
 """Every model, imported once so the metadata (and Alembic) sees the whole schema."""
 
 from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
+from app.auth.mfa.models import RecoveryCode, TotpCredential
 from app.auth.models import LoginFailure, RevokedToken, TokenFamily
 from app.core.db import Base
 from app.core.ratelimit import RateLimitCounter
@@ -33,8 +34,10 @@ __all__ = [
     "PatientRecord",
     "PatientRecordVersion",
     "RateLimitCounter",
+    "RecoveryCode",
     "RevokedToken",
     "TokenFamily",
+    "TotpCredential",
     "User",
     "include_in_autogenerate",
 ]

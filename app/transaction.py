@@ -10,9 +10,9 @@ GET and HEAD (a `Reader`, auth.reader):
 
 POST, PATCH and DELETE (`write_session`, one transaction):
 - their audit events are appended as the transaction's last statement, then it commits;
-- a refusal (401, 403, 404, 429, a wrong current password) commits too: what the request
-  recorded about it (its events, a failed login counted, a login revoked on refresh-token
-  reuse);
+- a refusal (401, 403, 404, 429, a wrong current password or second-factor code) commits
+  too: what the request recorded about it (its events, a failed login counted, a login
+  revoked on refresh-token reuse, an MFA token spent);
 - any other error rolls everything back, events included.
 
 Why writes do not use the group commit: a write's event must commit with the write, or not
@@ -34,10 +34,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from app.audit import repository as audit_repository
 from app.audit.repository import NewEvent
 from app.core import db
-from app.core.errors import Forbidden, IncorrectPassword, NotFound, TooManyRequests, Unauthorized
+from app.core.errors import (
+    Forbidden,
+    IncorrectCode,
+    IncorrectPassword,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 
 READS = frozenset({"GET", "HEAD"})
-REFUSALS = (Unauthorized, Forbidden, NotFound, TooManyRequests, IncorrectPassword)
+REFUSALS = (Unauthorized, Forbidden, NotFound, TooManyRequests, IncorrectPassword, IncorrectCode)
 _PENDING = "audit_events"
 
 

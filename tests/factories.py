@@ -2,15 +2,19 @@
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.mfa import codes
+from app.auth.mfa.keys import MfaKeys
+from app.auth.mfa.models import RecoveryCode, TotpCredential
 from app.auth.tokens import issue_login
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.security import hash_password_sync
+from app.core.security import PASSWORD, hash_password_sync
 from app.departments.models import Department
 from app.records.models import PatientRecord
 from app.users.models import DoctorProfile, PatientProfile, Role, User
@@ -137,10 +141,63 @@ class Tokens:
         return {"Authorization": f"Bearer {self.access}"}
 
 
-async def tokens_for(session: AsyncSession, settings: Settings, user: User) -> Tokens:
-    """Real tokens of a new login, without spending an argon2 verify on each test."""
+async def tokens_for(
+    session: AsyncSession, settings: Settings, user: User, amr: tuple[str, ...] = (PASSWORD,)
+) -> Tokens:
+    """Real tokens of a new login, without spending an argon2 verify on each test. `amr`:
+    how the login was authenticated (("pwd", "otp") for one with a code)."""
     pair = await issue_login(
-        session, settings.signing_key(), settings, user_id=user.id, role=user.role
+        session, settings.signing_key(), settings, user_id=user.id, role=user.role, amr=amr
     )
     await session.commit()
     return Tokens(pair.access.token, pair.refresh.token)
+
+
+def mfa_keys(settings: Settings) -> MfaKeys:
+    """The keys the app derives from these settings (app.state.mfa_keys)."""
+    return MfaKeys.from_settings(settings, settings.signing_key())
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A user's confirmed authenticator: its secret, and his recovery codes as shown."""
+
+    secret: str
+    recovery_codes: list[str]
+
+    def code(self, at: datetime | None = None, *, steps: int = 0) -> str:
+        """The code the app shows at `at` (now by the service's clock), `steps` away."""
+        return codes.code_at(self.secret, codes.step_at(at or utcnow()) + steps)
+
+
+async def enrol_confirmed(
+    session: AsyncSession, user: User, settings: Settings | None = None
+) -> Factor:
+    """A confirmed authenticator and ten recovery codes for `user`, as enrolment leaves
+    them, sealed with the keys of `settings` (the test settings by default)."""
+    keys = mfa_keys(settings or _test_settings())
+    secret = codes.new_secret()
+    now = utcnow()
+    session.add(
+        TotpCredential(
+            user_id=user.id,
+            secret=keys.seal_secret(secret, user.id),
+            confirmed_at=now,
+            created_at=now,
+        )
+    )
+    shown = codes.new_recovery_codes()
+    for code in shown:
+        normalised = codes.recovery_code(code)
+        assert normalised is not None
+        session.add(
+            RecoveryCode(user_id=user.id, code_hash=keys.recovery_hash(normalised), created_at=now)
+        )
+    await session.commit()
+    return Factor(secret, shown)
+
+
+def _test_settings() -> Settings:
+    from tests.conftest import TEST_SECRET_KEY
+
+    return Settings(secret_key=TEST_SECRET_KEY, environment="test")

@@ -15,11 +15,13 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.mfa.models import TotpCredential
 from app.core.config import Settings
 from app.departments.models import Department
 from app.emergency.models import EmergencyGrant
 from app.records.models import PatientRecord, PatientRecordVersion
 from app.users.models import DoctorProfile, User
+from tests.factories import enrol_confirmed
 from tests.records.world import CALLERS, World, build_world, count
 
 Snapshot = Callable[[AsyncSession, World], Awaitable[Any]]
@@ -57,6 +59,16 @@ async def _patient_user(db: AsyncSession, world: World) -> Any:
         User.id == world.users["patient_owner"].id
     )
     return (await db.execute(query)).one()
+
+
+async def _patient_factor(db: AsyncSession, world: World) -> Any:
+    """The patient's authenticator (enrolled for this row), and his logins' freshness."""
+    patient = world.users["patient_owner"]
+    if await db.get(TotpCredential, patient.id) is None:
+        await enrol_confirmed(db, patient)
+    return await count(db, TotpCredential, TotpCredential.user_id == patient.id), (
+        await _patient_user(db, world)
+    )
 
 
 async def _record_counts(db: AsyncSession, _world: World) -> Any:
@@ -106,6 +118,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/patients/{patient_id}"): Rule(expect(200, 200, 200, 200, 200, 404)),
     ("PATCH", "/api/users/{user_id}"): Rule(
         expect(200, 403, 403, 403, 403, 403), body={"is_active": False}, snapshot=_patient_user
+    ),
+    # The patient has an authenticator: a reset removes it and ends his logins.
+    ("DELETE", "/api/users/{user_id}/mfa"): Rule(
+        expect(204, 403, 403, 403, 403, 403), snapshot=_patient_factor
     ),
     # Patient records
     ("GET", "/api/patient_records/"): Rule(expect(403, 200, 200, 200, 200, 200)),

@@ -261,3 +261,33 @@ async def test_unique_keys_are_normalised_and_collisions_kept_apart(
         ("ｏncology",),
         ("cardiology\u3000",),
     ]
+
+
+async def test_logins_before_mfa_are_password_logins(fresh_database_url: Any) -> None:
+    """0007: an existing login (token family) gets `amr` 'pwd'; downgrading drops MFA."""
+    url, config, engine = await _at_revision(fresh_database_url, "0006")
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        user_id = await connection.scalar(
+            text(
+                "INSERT INTO users (username, username_key, email, email_key, full_name, "
+                "full_name_key, password_hash, role, is_active, tokens_valid_after, created_at) "
+                "VALUES ('dana', 'dana', 'd@example.org', 'd@example.org', 'Dana', 'dana', 'x', "
+                "'admin', true, :now, :now) RETURNING id"
+            ),
+            {"now": now},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO token_families (id, user_id, current_refresh_jti, created_at, "
+                "expires_at) VALUES ('f1', :user, 'j1', :now, :now)"
+            ),
+            {"user": user_id, "now": now},
+        )
+    await engine.dispose()
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await _rows(url, "SELECT id, amr FROM token_families") == [("f1", "pwd")]
+    await asyncio.to_thread(command.downgrade, config, "0006")
+    tables = await _tables(url)
+    assert not {"mfa_totp_credentials", "mfa_recovery_codes"} & tables
+    assert await _rows(url, "SELECT id FROM token_families") == [("f1",)]

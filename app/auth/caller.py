@@ -5,7 +5,8 @@ A token's signature and expiry are checked without the database (`auth.dependenc
 then the token's user must exist and be active, the token must not predate his
 `tokens_valid_after` (a password change, a deactivation), its `jti` must not be revoked
 (logout) and its login (`fam`) must be open. The role and department come from his row,
-never from the token's claims.
+never from the token's claims, and so does whether he has a second factor (auth.mfa.policy
+decides what follows from it).
 
 Reads join this row to the statement that reads their data (`scoped`): one round trip
 answers who is asking and what he may see. Writes run it alone, first, in their
@@ -26,6 +27,7 @@ from sqlalchemy import (
     true,
 )
 
+from app.auth.mfa.models import TotpCredential
 from app.auth.models import RevokedToken, TokenFamily
 from app.core.db import AnyCompound, AnySelect
 from app.core.security import TokenClaims
@@ -38,6 +40,7 @@ CALLER_COLUMNS = (
     "caller_username",
     "caller_full_name",
     "caller_department_id",
+    "caller_mfa",
 )
 
 CALLER_ROW = (
@@ -47,6 +50,10 @@ CALLER_ROW = (
         User.username.label("caller_username"),
         User.full_name.label("caller_full_name"),
         DoctorProfile.department_id.label("caller_department_id"),
+        # One primary-key probe: whether he has a confirmed authenticator.
+        exists()
+        .where(TotpCredential.user_id == User.id, TotpCredential.confirmed_at.is_not(None))
+        .label("caller_mfa"),
     )
     .outerjoin(DoctorProfile, DoctorProfile.user_id == User.id)
     .where(

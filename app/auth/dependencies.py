@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import transaction
 from app.audit import service as audit
 from app.auth import caller
+from app.auth.mfa import policy as mfa_policy
 from app.auth.reader import Reader
 from app.core.context import Principal
 from app.core.dependencies import MetaDep, SessionDep, SigningKeyDep, request_meta
@@ -48,11 +49,12 @@ def access_claims(token: str | None, key: str) -> TokenClaims:
 ClaimsDep = Annotated[TokenClaims, Depends(get_claims)]
 
 
-async def get_principal(
+async def get_enrolling_principal(
     claims: ClaimsDep, session: SessionDep, meta: MetaDep, request: Request
 ) -> Principal:
     """A write's caller: the token checked against the database (`caller.CALLER_ROW`), in
-    the write's transaction, before anything else."""
+    the write's transaction, before anything else. Open to a caller who must get a second
+    factor first: only the routes that let him get one (and log out) take it."""
     # On the session's connection: a Core statement needs none of the ORM's machinery.
     connection = await session.connection()
     row = (await connection.execute(caller.CALLER_ROW, caller.params(claims))).one_or_none()
@@ -69,7 +71,26 @@ async def get_principal(
         token_family=claims.family,
         token_expires_at=claims.expires_at,
         meta=meta,
+        mfa_enabled=bool(row.caller_mfa),
+        amr=claims.amr,
     )
+
+
+EnrollingUser = Annotated[Principal, Depends(get_enrolling_principal)]
+
+
+async def get_principal(
+    claims: ClaimsDep, session: SessionDep, meta: MetaDep, request: Request
+) -> Principal:
+    """A write's caller, who must have the second factor his role requires (403, audited,
+    when he must enrol or log in with a code first: auth.mfa.policy)."""
+    principal = await get_enrolling_principal(claims, session, meta, request)
+    required = request.app.state.settings.mfa_required_roles
+    missing = mfa_policy.second_factor_missing(principal, required)
+    if missing:
+        transaction.pending_events(session).append(mfa_policy.refusal_event(principal))
+        raise mfa_policy.SecondFactorRequired(missing)
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
@@ -115,18 +136,21 @@ RequireDoctorOrPatient = Annotated[Principal, Depends(require_role("doctor", "pa
 RequireAdminOrDoctor = Annotated[Principal, Depends(require_role("admin", "doctor"))]
 
 
-def reader_of(request: Request) -> Reader:
+def reader_of(request: Request, *, enrolling: bool = False) -> Reader:
     """The read request (auth.reader) of a GET route. Its token was verified by the route's
     `get_claims` dependency (the decoding is cached), and is checked against the database
     by the read's own statement. A plain call rather than a dependency: each dependency
-    costs FastAPI's resolution as much CPU as a tenth of a read."""
+    costs FastAPI's resolution as much CPU as a tenth of a read. `enrolling`: the route is
+    open to a caller who must get a second factor first (auth.mfa.policy)."""
     state = request.app.state
     return Reader(
         claims=access_claims(_bearer_token(request), state.signing_key),
         meta=request_meta(request),
         binds=transaction.read_binds(state),
         batcher=state.audit_batcher,
+        mfa_required_roles=state.settings.mfa_required_roles,
         state=request.scope["state"],
+        enrolling=enrolling,
     )
 
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, BigId, utcnow
@@ -22,10 +22,14 @@ class TokenFamily(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None]
+    # How the login was authenticated (RFC 8176 methods, space-separated): every token of
+    # the family carries it, so a refresh neither gains nor loses a factor.
+    amr: Mapped[str] = mapped_column(String(32), server_default=text("'pwd'"))
 
 
 class RevokedToken(Base):
-    """A revoked access token, by id only (never the token), until it would expire anyway."""
+    """A token id that may no longer be used, never the token: a revoked access token, or
+    a spent MFA token (single use). Kept until the token would expire anyway."""
 
     __tablename__ = "revoked_tokens"
 

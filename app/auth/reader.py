@@ -18,6 +18,7 @@ from app.audit import service as audit
 from app.audit.batcher import AuditBatcher
 from app.audit.repository import NewEvent
 from app.auth import caller
+from app.auth.mfa import policy as mfa_policy
 from app.core import compiled
 from app.core.context import Principal, RequestMeta
 from app.core.db import driver_connection
@@ -34,11 +35,15 @@ class Reader:
     meta: RequestMeta
     binds: ReadBinds
     batcher: AuditBatcher
+    mfa_required_roles: frozenset[str]
     # The request's state (the ASGI scope's): the caller's id goes there for its log line.
     state: dict[str, Any] = field(default_factory=dict)
+    # A route open to a caller who must enrol a second factor first (auth.mfa.policy).
+    enrolling: bool = False
 
     async def read(self, statement: Select[Any], **values: Any) -> "Scoped":
-        """Run a `caller.scoped` statement; 401 when the database refuses the token."""
+        """Run a `caller.scoped` statement; 401 when the database refuses the token, 403
+        when the caller must get a second factor first."""
         values = {**caller.params(self.claims), **values}
         if self.binds.driver:
             async with driver_connection(self.binds.read) as connection:
@@ -60,7 +65,14 @@ class Reader:
             token_family=self.claims.family,
             token_expires_at=self.claims.expires_at,
             meta=self.meta,
+            mfa_enabled=bool(first[5]),
+            amr=self.claims.amr,
         )
+        if not self.enrolling:
+            missing = mfa_policy.second_factor_missing(principal, self.mfa_required_roles)
+            if missing:
+                await self.publish([mfa_policy.refusal_event(principal)])
+                raise mfa_policy.SecondFactorRequired(missing)
         # A single row of NULL data means there is none (the caller's row is joined to it).
         data = [] if len(rows) == 1 and first[_CALLER_WIDTH] is None else rows
         return Scoped(principal, data)

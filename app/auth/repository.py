@@ -20,7 +20,7 @@ ME = scoped(select(User.email, User.is_active, User.created_at).where(User.id ==
 USERNAME_KEY_LENGTH = 150  # LoginFailure.username_key and User.username_key
 
 
-def _insert(session: AsyncSession, table: type[LoginFailure] | type[RevokedToken]) -> Any:
+def insert_for(session: AsyncSession, table: type[LoginFailure] | type[RevokedToken]) -> Any:
     """INSERT with the dialect's ON CONFLICT support (PostgreSQL or SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql_insert(table)
@@ -99,7 +99,7 @@ async def lock_login_failures(session: AsyncSession, username_key: str) -> Login
     """
     username_key = username_key[:USERNAME_KEY_LENGTH]
     await session.execute(
-        _insert(session, LoginFailure)
+        insert_for(session, LoginFailure)
         .values(username_key=username_key, failures=0, window_started_at=utcnow())
         .on_conflict_do_nothing(index_elements=["username_key"])
     )
@@ -125,7 +125,7 @@ async def lock_family(session: AsyncSession, family_id: str) -> TokenFamily | No
 async def revoke_token(session: AsyncSession, jti: str, expires_at: datetime) -> None:
     """Record a revoked access token by id; revoking it twice is harmless."""
     await session.execute(
-        _insert(session, RevokedToken)
+        insert_for(session, RevokedToken)
         .values(jti=jti, expires_at=expires_at)
         .on_conflict_do_nothing(index_elements=["jti"])
     )

@@ -1,4 +1,5 @@
-"""Routes of the auth domain: register, login, refresh, logout, me, password change."""
+"""Routes of the auth domain: register, login, refresh, logout, me, password change (and,
+in auth.mfa.router, the second factor)."""
 
 import json
 from typing import Annotated, Any
@@ -9,7 +10,22 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from app.auth import service
-from app.auth.dependencies import CurrentUser, OptionalUser, get_claims, reader_of
+from app.auth.dependencies import (
+    CurrentUser,
+    EnrollingUser,
+    OptionalUser,
+    get_claims,
+    reader_of,
+)
+from app.auth.mfa.schemas import LOGIN_REFUSED_EXAMPLES, LoginRefused
+from app.auth.openapi import (
+    ADDRESS_LIMITED,
+    INVALID_INPUT,
+    UNAUTHORIZED,
+    error_response,
+    limited,
+    token_response,
+)
 from app.auth.schemas import (
     LoginForm,
     LoginRequest,
@@ -18,54 +34,17 @@ from app.auth.schemas import (
     RegisterRequest,
     TokenResponse,
 )
-from app.auth.tokens import TokenPair
 from app.core import ratelimit
 from app.core.dependencies import MetaDep, SessionDep, SettingsDep, SigningKeyDep
-from app.core.responses import ErrorMessage, json_response
+from app.core.responses import json_response
 from app.core.routing import APIRouter
 from app.users.schemas import UserPublic
 
 router = APIRouter(tags=["auth"])
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-VALIDATION_ERROR_REF = {"$ref": "#/components/schemas/HTTPValidationError"}
 
 
-def _error(description: str, **extra: Any) -> dict[str, Any]:
-    return {"model": ErrorMessage, "description": description, **extra}
-
-
-UNAUTHORIZED = _error(
-    "No, bad, expired or revoked token (with `WWW-Authenticate: Bearer`).",
-    headers={"WWW-Authenticate": {"schema": {"type": "string"}, "example": "Bearer"}},
-)
-INVALID_INPUT = {
-    "description": "Invalid input; `detail` names the field. Rejected values are never echoed.",
-    "content": {"application/json": {"schema": VALIDATION_ERROR_REF}},
-}
-_HEADER = {"schema": {"type": "string"}}
-RATE_LIMIT_HEADERS = {
-    "RateLimit-Policy": {
-        **_HEADER,
-        "description": "The address's quota and window (draft-ietf-httpapi-ratelimit-headers)",
-        "example": '"login";q=300;w=60',
-    },
-    "RateLimit": {
-        **_HEADER,
-        "description": "Requests left to this address, and seconds until its window ends",
-        "example": '"login";r=299;t=58',
-    },
-}
-RETRY_AFTER = {
-    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"},
-}
-
-
-def _limited(description: str) -> dict[str, Any]:
-    return _error(description, headers={**RETRY_AFTER, **RATE_LIMIT_HEADERS})
-
-
-ADDRESS_LIMITED = "Too many requests from this client address; see `Retry-After`."
 LOGIN_LIMIT = Depends(ratelimit.rate_limit("login", lambda settings: settings.rate_limit_login))
 REFRESH_LIMIT = Depends(
     ratelimit.rate_limit("refresh", lambda settings: settings.rate_limit_refresh)
@@ -77,17 +56,6 @@ async def register_limit(caller: OptionalUser, request: Request, response: Respo
     if caller is None or not caller.is_admin:
         rate = request.app.state.settings.rate_limit_register
         await ratelimit.enforce(request, response, "register", rate)
-
-
-def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
-    # RFC 6749 §5.1 asks token responses for this too (Cache-Control: core.middleware).
-    response.headers["Pragma"] = "no-cache"
-    return TokenResponse(
-        access_token=pair.access.token,
-        token_type="bearer",
-        expires_in=pair.expires_in,
-        refresh_token=pair.refresh.token,
-    )
 
 
 @router.post(
@@ -103,10 +71,10 @@ def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
     ),
     responses={
         401: UNAUTHORIZED,
-        403: _error("A role other than `patient` without an admin's token."),
-        409: _error("The username or the email is already registered (in any spelling)."),
+        403: error_response("A role other than `patient` without an admin's token."),
+        409: error_response("The username or the email is already registered (in any spelling)."),
         422: INVALID_INPUT,
-        429: _limited(ADDRESS_LIMITED + " An admin's registrations are not limited."),
+        429: limited(ADDRESS_LIMITED + " An admin's registrations are not limited."),
     },
     dependencies=[Depends(register_limit)],
 )
@@ -172,7 +140,11 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
         "(`application/x-www-form-urlencoded`, as Swagger's **Authorize** does). "
         "After 5 failures for one username within 15 minutes every attempt is refused "
         "with 429 until the window passes, even with the right password. Each client "
-        "address is also limited (`RateLimit-Policy`, `RateLimit`)."
+        "address is also limited (`RateLimit-Policy`, `RateLimit`).\n\n"
+        "**Two steps for a user with MFA**: the right password answers 401 "
+        '`{"detail": "MFA required", "mfa_token": "..."}`; send the `mfa_token` and a code '
+        "of the authenticator app to `POST /auth/mfa/verify` for the tokens. (Swagger's "
+        "**Authorize** dialog sends one step only: it works for users without MFA.)"
     ),
     openapi_extra={
         "requestBody": {
@@ -184,12 +156,15 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
         }
     },
     responses={
-        401: _error(
-            "Wrong username or password, or an inactive user: one answer for all.",
-            headers=UNAUTHORIZED["headers"],
-        ),
+        401: {
+            "model": LoginRefused,
+            "description": "Wrong username or password, or an inactive user: one answer for "
+            "all. Or the right password of a user with MFA: `mfa_token` for the second step.",
+            "headers": UNAUTHORIZED["headers"],
+            "content": {"application/json": {"examples": LOGIN_REFUSED_EXAMPLES}},
+        },
         422: INVALID_INPUT,
-        429: _limited(
+        429: limited(
             "Too many failed logins for this username (until the lock-out window ends), "
             "or too many requests from this client address."
         ),
@@ -207,7 +182,7 @@ async def login(
     response: Response,
 ) -> Any:
     pair = await service.login(session, key, settings, meta, credentials)
-    return _token_response(pair, response)
+    return token_response(pair, response)
 
 
 @router.post(
@@ -219,9 +194,9 @@ async def login(
         "presenting one that was already used revokes every token of that login."
     ),
     responses={
-        401: _error("Bad, expired, used or revoked refresh token (or an access token)."),
+        401: error_response("Bad, expired, used or revoked refresh token (or an access token)."),
         422: INVALID_INPUT,
-        429: _limited(ADDRESS_LIMITED),
+        429: limited(ADDRESS_LIMITED),
     },
     dependencies=[REFRESH_LIMIT],
 )
@@ -234,7 +209,7 @@ async def refresh_tokens(
     response: Response,
 ) -> Any:
     pair = await service.refresh(session, key, settings, meta, data.refresh_token)
-    return _token_response(pair, response)
+    return token_response(pair, response)
 
 
 @router.post(
@@ -242,10 +217,11 @@ async def refresh_tokens(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Log out",
-    description="Revoke the presented access token and every token of its login, everywhere.",
+    description="Revoke the presented access token and every token of its login, everywhere. "
+    "Open to a user who must enrol a second factor first, too.",
     responses={401: UNAUTHORIZED},
 )
-async def logout(principal: CurrentUser, session: SessionDep) -> Response:
+async def logout(principal: EnrollingUser, session: SessionDep) -> Response:
     await service.logout(session, principal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -256,11 +232,12 @@ async def logout(principal: CurrentUser, session: SessionDep) -> Response:
     response_model=UserPublic,
     summary="The current user",
     description="The account the bearer token belongs to, as the database has it now "
-    "(role and active flag included).",
+    "(role and active flag included). Open to a user who must enrol a second factor first, "
+    "too (a client learns who is logged in before it shows the enrolment).",
     responses={401: UNAUTHORIZED},
 )
 async def get_me(request: Request) -> Response:
-    return json_response(await service.me(reader_of(request)))
+    return json_response(await service.me(reader_of(request, enrolling=True)))
 
 
 @router.post(
@@ -276,7 +253,7 @@ async def get_me(request: Request) -> Response:
     responses={
         401: UNAUTHORIZED,
         422: INVALID_INPUT,
-        429: _error("Too many wrong passwords for this user; see `Retry-After`."),
+        429: error_response("Too many wrong passwords for this user; see `Retry-After`."),
     },
 )
 async def change_password(

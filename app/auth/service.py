@@ -1,9 +1,8 @@
 """The rules of authentication: who may register whom, login with lock-out, rotation,
 revocation and password change. Every outcome is audited; no secret is ever recorded."""
 
-import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -11,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.audit.service import Outcome
-from app.auth import repository
+from app.auth import lockout, repository
+from app.auth.lockout import audit_attempt
+from app.auth.mfa import repository as mfa_repository
 from app.auth.models import LoginFailure
 from app.auth.passwords import password_problem
 from app.auth.reader import Reader
 from app.auth.schemas import RegisterRequest
-from app.auth.tokens import TokenPair, issue_login, rotate
+from app.auth.tokens import TokenPair, issue_login, mfa_token, rotate
 from app.core.config import Settings
 from app.core.context import Principal, RequestMeta
 from app.core.db import utcnow
@@ -25,10 +26,10 @@ from app.core.errors import (
     Forbidden,
     IncorrectPassword,
     InvalidInput,
-    TooManyRequests,
+    MfaRequired,
     Unauthorized,
 )
-from app.core.observability import LOCKOUTS, LOGIN_FAILURES
+from app.core.observability import LOGIN_FAILURES
 from app.core.security import (
     InvalidToken,
     decode_token,
@@ -120,61 +121,7 @@ async def register(
     return user
 
 
-# --- login and lock-out -------------------------------------------------------------------
-
-
-def _window(settings: Settings) -> timedelta:
-    return timedelta(minutes=settings.login_window_minutes)
-
-
-def _locked_for(counter: LoginFailure, settings: Settings, now: datetime) -> int | None:
-    """Seconds until the lock-out ends, or None when the username is not locked."""
-    window_end = counter.window_started_at + _window(settings)
-    if counter.failures >= settings.login_max_failures and now < window_end:
-        return max(1, math.ceil((window_end - now).total_seconds()))
-    return None
-
-
-def _count_failure(counter: LoginFailure, settings: Settings, now: datetime) -> None:
-    if now >= counter.window_started_at + _window(settings):
-        counter.failures, counter.window_started_at = 1, now
-    else:
-        counter.failures += 1
-
-
-def _audit_attempt(
-    session: AsyncSession,
-    meta: RequestMeta,
-    user_id: int | None,
-    action: str,
-    outcome: Outcome = Outcome.ALLOWED,
-) -> None:
-    """An attempt on an account (login, refresh), naming the account when it exists."""
-    audit.record(
-        session,
-        meta=meta,
-        actor_id=user_id,
-        action=action,
-        resource_type="user",
-        resource_id=user_id,
-        outcome=outcome,
-    )
-
-
-def _refuse_if_locked(
-    session: AsyncSession,
-    meta: RequestMeta,
-    settings: Settings,
-    counter: LoginFailure,
-    user: User | None,
-    now: datetime,
-) -> None:
-    """While locked nothing is verified and the lock is not extended."""
-    retry_after = _locked_for(counter, settings, now)
-    if retry_after is not None:
-        _audit_attempt(session, meta, user.id if user else None, "auth.lockout", Outcome.DENIED)
-        LOCKOUTS.inc()
-        raise TooManyRequests(retry_after, "Too many failed logins, try again later")
+# --- login and lock-out (auth.lockout) ----------------------------------------------------
 
 
 async def login(
@@ -190,7 +137,7 @@ async def login(
     username_key = casefold_key(creds.username)
     checked: tuple[str | None, tuple[bool, str | None]] | None = None
     counter = await repository.login_failures(session, username_key)
-    if counter is None or _locked_for(counter, settings, utcnow()) is None:
+    if counter is None or lockout.locked_for(counter, settings, utcnow()) is None:
         user = await repository.user_by_username(session, creds.username)
         stored_hash = user.password_hash if user else None
         await session.commit()  # ends the read: the connection goes back to the pool
@@ -200,20 +147,26 @@ async def login(
     # The counter is locked first, so concurrent attempts on one username decide in turn.
     counter = await repository.lock_login_failures(session, username_key)
     user = await repository.user_by_username(session, creds.username)
-    _refuse_if_locked(session, meta, settings, counter, user, now)
+    lockout.refuse_if_locked(session, meta, settings, counter, user.id if user else None, now)
     stored_hash = user.password_hash if user else None
     if checked is None or checked[0] != stored_hash:  # was locked, or the password changed
         checked = (stored_hash, await verify_password(creds.password, stored_hash))
     ok, new_hash = checked[1]
     if user is None or not ok or not user.is_active:
-        _count_failure(counter, settings, now)
-        _audit_attempt(session, meta, user.id if user else None, "auth.login", Outcome.FAILED)
+        lockout.count_failure(counter, settings, now)
+        audit_attempt(session, meta, user.id if user else None, "auth.login", Outcome.FAILED)
         LOGIN_FAILURES.inc()
         raise Unauthorized(BAD_CREDENTIALS)
 
-    counter.failures, counter.window_started_at = 0, now
     if new_hash:
         user.password_hash = new_hash
+    if await mfa_repository.has_confirmed_totp(session, user.id):
+        # Half a login: the count is not cleared, or a known password would reset it before
+        # each round of guessed codes. The refusal commits the event (app.transaction).
+        token = mfa_token(key, settings, user_id=user.id, role=user.role)
+        audit_attempt(session, meta, user.id, "mfa.challenge")
+        raise MfaRequired(token.token)
+    lockout.clear(counter, now)
     pair = await issue_login(
         session,
         key,
@@ -222,7 +175,7 @@ async def login(
         role=user.role,
         valid_after=user.tokens_valid_after,
     )
-    _audit_attempt(session, meta, user.id, "auth.login")
+    audit_attempt(session, meta, user.id, "auth.login")
     return pair
 
 
@@ -244,7 +197,7 @@ async def refresh(
     owner_id = family.user_id
 
     def refuse(action: str, outcome: Outcome) -> Unauthorized:
-        _audit_attempt(session, meta, owner_id, action, outcome)
+        audit_attempt(session, meta, owner_id, action, outcome)
         return Unauthorized()
 
     if family.revoked_at is not None or family.expires_at <= now:
@@ -258,7 +211,7 @@ async def refresh(
     if user is None or not user.is_active or issued_before(claims, user.tokens_valid_after):
         raise refuse("auth.refresh", Outcome.FAILED)
     pair = rotate(key, settings, family, user.role, user.tokens_valid_after)  # the row's role
-    _audit_attempt(session, meta, user.id, "auth.refresh")
+    audit_attempt(session, meta, user.id, "auth.refresh")
     return pair
 
 
@@ -293,6 +246,52 @@ async def me(reader: Reader) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """The current password checked, and the rows it was decided on, still locked."""
+
+    ok: bool
+    counter: LoginFailure
+    user: User
+    prepared: Any = None  # what `on_match` made
+
+
+async def check_current_password(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    password: str,
+    on_match: Callable[[], Awaitable[Any]] | None = None,
+) -> PasswordCheck:
+    """The caller's current password, checked as at login: argon2 first with no database
+    connection held (then `on_match`, e.g. hashing a new password, when it matched), and the
+    decision afterwards under the lock-out counter's and the user's row locks. A locked
+    username is refused (429) without checking anything. The caller counts a wrong one."""
+    username_key = casefold_key(principal.username)
+    checked: tuple[str | None, bool] | None = None
+    prepared: Any = None
+    counter = await repository.login_failures(session, username_key)
+    if counter is None or lockout.locked_for(counter, settings, utcnow()) is None:
+        user = await repository.get_user(session, principal.id)
+        stored_hash = user.password_hash if user else None
+        await session.commit()  # ends the read: the connection goes back to the pool
+        ok, _ = await verify_password(password, stored_hash)
+        checked = (stored_hash, ok)
+        if ok and on_match is not None:
+            prepared = await on_match()
+
+    now = utcnow()
+    counter = await repository.lock_login_failures(session, username_key)
+    locked_user = await repository.lock_user(session, principal.id)
+    if locked_user is None:
+        raise Unauthorized()
+    lockout.refuse_if_locked(session, principal.meta, settings, counter, locked_user.id, now)
+    if checked is None or checked[0] != locked_user.password_hash:  # was locked, or changed
+        ok, _ = await verify_password(password, locked_user.password_hash)
+        checked, prepared = (locked_user.password_hash, ok), None
+    return PasswordCheck(checked[1], counter, locked_user, prepared)
+
+
 async def change_password(
     session: AsyncSession,
     settings: Settings,
@@ -303,39 +302,18 @@ async def change_password(
     """New hash, and every token issued before now is refused (all logins revoked).
 
     A wrong current password counts toward the username's lock-out, like a failed login,
-    so a stolen access token cannot be used to guess the password. As at login, argon2
-    runs first with no connection held (the check, then the new hash), and the decision
-    is taken afterwards under the counter's and the user's row locks.
+    so a stolen access token cannot be used to guess the password.
     """
     problem = password_problem(new_password, principal.username)
     if problem:
         raise InvalidInput(("body", "new_password"), problem)
-    username_key = casefold_key(principal.username)
-    checked: tuple[str | None, bool] | None = None
-    new_hash: str | None = None
-    counter = await repository.login_failures(session, username_key)
-    if counter is None or _locked_for(counter, settings, utcnow()) is None:
-        user = await repository.get_user(session, principal.id)
-        stored_hash = user.password_hash if user else None
-        await session.commit()  # ends the read: the connection goes back to the pool
-        ok, _ = await verify_password(current_password, stored_hash)
-        checked = (stored_hash, ok)
-        if ok:
-            new_hash = await hash_password(new_password)
-
+    check = await check_current_password(
+        session, settings, principal, current_password, lambda: hash_password(new_password)
+    )
     now = utcnow()
-    counter = await repository.lock_login_failures(session, username_key)
-    user = await repository.lock_user(session, principal.id)
-    if user is None:
-        raise Unauthorized()
-    _refuse_if_locked(session, principal.meta, settings, counter, user, now)
-    if checked is None or checked[0] != user.password_hash:  # was locked, or just changed
-        checked = (
-            user.password_hash,
-            (await verify_password(current_password, user.password_hash))[0],
-        )
-    if not checked[1]:
-        _count_failure(counter, settings, now)
+    user = check.user
+    if not check.ok:
+        lockout.count_failure(check.counter, settings, now)
         audit.record_by(
             session,
             principal,
@@ -346,8 +324,8 @@ async def change_password(
         )
         raise IncorrectPassword(("body", "current_password"), "is incorrect")
 
-    counter.failures, counter.window_started_at = 0, now
-    user.password_hash = new_hash or await hash_password(new_password)
+    lockout.clear(check.counter, now)
+    user.password_hash = check.prepared or await hash_password(new_password)
     user.tokens_valid_after = now
     await repository.revoke_user_families(session, user.id, now)
     audit.record_by(

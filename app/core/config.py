@@ -1,6 +1,7 @@
 """Settings from the environment, validated once at start-up (fail fast)."""
 
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -52,6 +53,21 @@ def _parse_rate(value: Any) -> Any:
 
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_parse_rate)]
 
+MFA_ROLES = ("admin", "doctor", "patient")
+
+
+def _parse_roles(value: Any) -> Any:
+    """'admin,doctor' (or a JSON list, or empty): the roles that must use a second factor."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+RolesSetting = Annotated[frozenset[str], NoDecode, BeforeValidator(_parse_roles)]
+
 
 def exit_for(error: ConfigError) -> NoReturn:
     """What every entry point does with a configuration it cannot run: one line on stderr
@@ -90,7 +106,16 @@ class Settings(BaseSettings):
     rate_limit_register: RateSetting = Rate(30, 600)
     # The counters in Redis rather than in the database (e.g. redis://redis:6379/0).
     redis_url: str | None = Field(default=None, repr=False)  # may hold a password
+    rate_limit_mfa: RateSetting = Rate(300, 60)
     emergency_access_minutes: int = Field(default=60, ge=1)
+    # Multi-factor authentication (app.auth.mfa). Roles whose users must enrol a second
+    # factor before anything else; none by default, so existing deployments keep working.
+    mfa_required_roles: RolesSetting = frozenset()
+    # The root of the keys that encrypt TOTP secrets and hash recovery codes. Unset: derived
+    # from SECRET_KEY (then rotating SECRET_KEY makes enrolled secrets unreadable).
+    mfa_encryption_key: str | None = Field(default=None, repr=False)
+    mfa_token_expire_minutes: int = Field(default=5, ge=1, le=60)
+    mfa_issuer: str = Field(default="Hospital API", min_length=1, max_length=100)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     cors_origins: list[str] = Field(default_factory=list)
@@ -128,6 +153,23 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"not an IP address or network: {entry!r}") from None
         return ",".join(entries)
+
+    @field_validator("mfa_required_roles")
+    @classmethod
+    def _known_roles(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - set(MFA_ROLES))
+        if unknown:
+            raise ValueError(f"unknown roles {unknown}: choose among {', '.join(MFA_ROLES)}")
+        return value
+
+    @field_validator("mfa_encryption_key")
+    @classmethod
+    def _strong_mfa_key(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # unset, or set empty (compose's default): derived from SECRET_KEY
+        if len(value) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        return value
 
     def trusted_proxies(self) -> list[str]:
         return self.forwarded_allow_ips.split(",") if self.forwarded_allow_ips else []

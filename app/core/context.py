@@ -23,6 +23,8 @@ class Principal:
     token_family: str
     token_expires_at: datetime
     meta: RequestMeta
+    mfa_enabled: bool  # he has a confirmed second factor (his row says, not his token)
+    amr: tuple[str, ...]  # how his token's login was authenticated (RFC 8176)
 
     @property
     def is_admin(self) -> bool:

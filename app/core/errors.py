@@ -10,6 +10,7 @@ class AppError(Exception):
     def __init__(self, detail: Any = None, headers: dict[str, str] | None = None) -> None:
         self.detail = self.default_detail if detail is None else detail
         self.headers = headers or {}
+        self.fields: dict[str, Any] = {}  # answered beside `detail`
         super().__init__(str(self.detail))
 
 
@@ -19,6 +20,15 @@ class Unauthorized(AppError):
 
     def __init__(self, detail: Any = None) -> None:
         super().__init__(detail, {"WWW-Authenticate": "Bearer"})
+
+
+class MfaRequired(Unauthorized):
+    """The right password of a user with a second factor: not yet a login. The body carries
+    the token that `POST /auth/mfa/verify` takes with the code."""
+
+    def __init__(self, mfa_token: str) -> None:
+        super().__init__("MFA required")
+        self.fields = {"mfa_token": mfa_token}  # not in the exception's text (its args)
 
 
 class Forbidden(AppError):
@@ -52,6 +62,10 @@ class InvalidInput(AppError):
 
 class IncorrectPassword(InvalidInput):
     """422 on a password field that does not match: counted like a failed login."""
+
+
+class IncorrectCode(InvalidInput):
+    """422 on a second-factor code that does not match (its refusal is recorded)."""
 
 
 class TooManyRequests(AppError):

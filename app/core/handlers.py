@@ -28,7 +28,9 @@ def _rate_limit_headers(request: Request) -> dict[str, str]:
 async def app_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, AppError)
     headers = {**_rate_limit_headers(request), **error.headers}
-    return JSONResponse({"detail": error.detail}, error.status_code, headers=headers)
+    return JSONResponse(
+        {"detail": error.detail, **error.fields}, error.status_code, headers=headers
+    )
 
 
 async def validation_error(request: Request, error: Exception) -> JSONResponse:

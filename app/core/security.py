@@ -21,7 +21,11 @@ from passlib.context import CryptContext
 from app.core.db import utcnow
 
 ALGORITHM = "HS256"
-TokenType = Literal["access", "refresh"]
+TokenType = Literal["access", "refresh", "mfa"]
+# Authentication methods (RFC 8176): a password, and a one-time code of a second factor.
+PASSWORD = "pwd"
+ONE_TIME_CODE = "otp"
+METHODS = (PASSWORD, ONE_TIME_CODE)
 
 # argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane); bcrypt hashes
 # from an older system still verify and are re-hashed to argon2id on the next login.
@@ -99,6 +103,7 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
     type: TokenType
+    amr: tuple[str, ...] = (PASSWORD,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,7 @@ def create_token(
     token_type: TokenType,
     lifetime: timedelta,
     not_before: datetime | None = None,
+    amr: tuple[str, ...] = (PASSWORD,),
 ) -> IssuedToken:
     """`not_before`: the user's `tokens_valid_after`. The token is issued at that instant if
     this host's clock is behind it, so that a login right after a password change is fresh
@@ -142,6 +148,7 @@ def create_token(
         issued_at=issued_at,
         expires_at=expires_at,
         type=token_type,
+        amr=amr,
     )
     payload = {
         "sub": str(user_id),
@@ -151,6 +158,7 @@ def create_token(
         "iat": issued_at.timestamp(),
         "exp": int(expires_at.timestamp()),
         "type": token_type,
+        "amr": list(amr),
     }
     return IssuedToken(jwt.encode(payload, key, algorithm=ALGORITHM), claims)
 
@@ -212,6 +220,22 @@ def _numeric_date(value: Any) -> datetime:
     return datetime.fromtimestamp(value, tz=UTC)
 
 
+def _methods(payload: dict[str, Any]) -> tuple[str, ...]:
+    """`amr`: a list of known methods, each once. Tokens issued before the claim existed
+    (password logins, the only kind there was) have none."""
+    if "amr" not in payload:
+        return (PASSWORD,)
+    value = payload["amr"]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(method, str) and method in METHODS for method in value)
+        or len(set(value)) != len(value)
+    ):
+        raise InvalidToken("bad amr")
+    return tuple(value)
+
+
 def _text(payload: dict[str, Any], claim: str) -> str:
     value = payload.get(claim)
     if not isinstance(value, str) or not value:
@@ -251,4 +275,5 @@ def _verified(key: str, token: str, expected_type: TokenType) -> TokenClaims:
         issued_at=issued_at,
         expires_at=expires_at,
         type=expected_type,
+        amr=_methods(payload),
     )

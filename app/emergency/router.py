@@ -25,7 +25,9 @@ router = protected_router("emergency")
         "The grant and every read under it are audited and appear in the patient's access "
         "log. `reason`: 10-500 characters. A doctor who already sees the patient through his "
         "department may open one too (it changes nothing for him). An id that is no "
-        "patient → 404."
+        "patient → 404. A step up: a doctor with MFA (every doctor, when `doctor` is in "
+        '`MFA_REQUIRED_ROLES`) needs a token of a login with a code (`amr` has `"otp"`), '
+        "else 403."
     ),
     responses=errors(401, 403, 404),
 )
@@ -43,6 +45,7 @@ async def open_emergency_access(
         patient_id=patient_id,
         reason=body.reason,
         minutes=settings.emergency_access_minutes,
+        mfa_required_roles=settings.mfa_required_roles,
     )
     return EmergencyGrantPublic.model_validate(grant)
 

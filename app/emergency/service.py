@@ -4,8 +4,12 @@ patient's records outside his department, and the admins' review of every grant.
 Opening a grant never fails for a doctor who already sees the patient through his
 department: the grant is pointless then, but harmless (read-only, audited), and refusing it
 would tell the doctor something about the patient's departments that a 201 does not.
+
+Opening one is a step up: it needs a login with a second factor when the doctor has one,
+and always when doctors must (auth.mfa.policy.step_up_missing).
 """
 
+from collections.abc import Collection
 from datetime import timedelta
 from operator import itemgetter
 from typing import Any
@@ -15,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.audit.policy import TRAIL_READERS
 from app.audit.repository import NEWEST
+from app.auth.mfa.policy import SecondFactorRequired, step_up_missing
 from app.auth.reader import Reader
 from app.core.context import Principal
 from app.core.db import utcnow
@@ -26,10 +31,28 @@ from app.users import repository as users_repository
 
 
 async def open_grant(
-    session: AsyncSession, doctor: Principal, *, patient_id: int, reason: str, minutes: int
+    session: AsyncSession,
+    doctor: Principal,
+    *,
+    patient_id: int,
+    reason: str,
+    minutes: int,
+    mfa_required_roles: Collection[str],
 ) -> EmergencyGrant:
     if not doctor.is_doctor:
         raise Forbidden()
+    # Before the patient is looked up: the refusal says nothing about the id.
+    missing = step_up_missing(doctor, mfa_required_roles)
+    if missing:
+        audit.record_by(
+            session,
+            doctor,
+            action="emergency.grant",
+            resource_type="patient",
+            resource_id=patient_id,
+            outcome=audit.Outcome.DENIED,
+        )
+        raise SecondFactorRequired(missing)
     if not await users_repository.is_patient(session, patient_id):
         audit.record_by(
             session,

@@ -1,10 +1,11 @@
-"""Routes of doctors, patients and user activation."""
+"""Routes of doctors, patients, user activation and the reset of a user's second factor."""
 
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response
 
 from app.auth.dependencies import RequireAdmin, protected_router, reader_of
+from app.auth.mfa import service as mfa_service
 from app.core.dependencies import SessionDep
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, errors, json_response
@@ -119,3 +120,19 @@ async def update_user(
     response: Response,
 ) -> Any:
     return await service.set_active(session, caller, user_id, changes.is_active)
+
+
+@router.delete(
+    "/users/{user_id}/mfa",
+    status_code=204,
+    response_class=Response,
+    summary="Reset a user's multi-factor authentication",
+    description="Removes the user's authenticator and recovery codes (a lost phone), and ends "
+    "every login of his: his next login needs the password only, and a role in "
+    "`MFA_REQUIRED_ROLES` must enrol again. A user without MFA: nothing changes (204). "
+    "Audited. Admins only.",
+    responses=errors(401, 403, 404),
+)
+async def reset_user_mfa(caller: RequireAdmin, session: SessionDep, user_id: UserId) -> Response:
+    await mfa_service.reset(session, caller, user_id)
+    return Response(status_code=204)

@@ -23,13 +23,20 @@ from app.core.ratelimit import REFUSED, client_key
 from app.main import create_app
 from tests.auth.conftest import registration
 from tests.conftest import make_settings
-from tests.factories import DEFAULT_PASSWORD, create_admin, create_patient, tokens_for
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    create_admin,
+    create_patient,
+    enrol_confirmed,
+    tokens_for,
+)
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SMALL = {
     "rate_limit_login": Rate(3, 60),
     "rate_limit_refresh": Rate(4, 60),
     "rate_limit_register": Rate(2, 600),
+    "rate_limit_mfa": Rate(2, 60),
 }
 # Structured Fields (RFC 8941) lists of one item: a string and its integer parameters.
 POLICY_FIELD = re.compile(r'"(?P<name>[a-z_]+)";q=(?P<q>\d+);w=(?P<w>\d+)')
@@ -192,6 +199,40 @@ async def test_refreshes_are_limited(
     async with clients() as client:
         later = await client(address()).post("/auth/refresh/", json={"refresh_token": token})
         assert later.status_code == 200
+
+
+async def test_mfa_verify_is_limited_by_the_same_limiter(
+    clients: Clients, db: AsyncSession, frozen_clock: Any
+) -> None:
+    user = await create_patient(db)
+    factor = await enrol_confirmed(db, user)
+    async with clients() as client:
+        phone = client(address())
+        tokens = []
+        for _ in range(3):
+            step_one = await login(phone, user.username, DEFAULT_PASSWORD)
+            assert step_one.status_code == 401
+            tokens.append(step_one.json()["mfa_token"])
+        wrong = await phone.post(
+            "/auth/mfa/verify", json={"mfa_token": tokens[0], "code": "000000"}
+        )
+        assert wrong.status_code == 401
+        assert limits(wrong) == ({"name": "mfa", "q": "2", "w": "60"}, limits(wrong)[1])
+        assert limits(wrong)[1]["r"] == "1"
+        right = {"mfa_token": tokens[1], "code": factor.code()}
+        assert (await phone.post("/auth/mfa/verify", json=right)).status_code == 200
+        refused = await phone.post(
+            "/auth/mfa/verify", json={"mfa_token": tokens[2], "code": factor.code(steps=1)}
+        )
+        assert refused.status_code == 429
+        assert refused.json() == {"detail": REFUSED}
+        policy, limit = limits(refused)
+        assert (policy["name"], limit["r"]) == ("mfa", "0")
+        assert refused.headers["Retry-After"] == limit["t"]
+        # Refused before it was looked at: the MFA token is not spent.
+        elsewhere = client(address())
+        later = {"mfa_token": tokens[2], "code": factor.code(steps=1)}
+        assert (await elsewhere.post("/auth/mfa/verify", json=later)).status_code == 200
 
 
 async def test_an_ipv6_network_counts_as_one_address(clients: Clients, frozen_clock: Any) -> None:

@@ -180,6 +180,29 @@ async def test_a_token_without_its_role_claim_is_401(
     refused(await me(client, sign(claims)))
 
 
+@pytest.mark.parametrize(
+    "amr", ["pwd", [], ["pwd", "pwd"], ["sms"], [1], None, ["PWD"], {"pwd": 1}]
+)
+async def test_amr_must_be_a_list_of_known_methods(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, amr: Any
+) -> None:
+    tokens = await patient_tokens(db, settings)
+    claims = claims_of(tokens.access)
+    assert claims["amr"] == ["pwd"]
+    claims["amr"] = amr
+    refused(await me(client, sign(claims)))
+
+
+async def test_a_token_from_before_amr_is_a_password_login(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    """Tokens issued before the claim existed come from password logins: still accepted."""
+    tokens = await patient_tokens(db, settings)
+    claims = claims_of(tokens.access)
+    del claims["amr"]
+    assert (await me(client, sign(claims))).status_code == 200
+
+
 # --- the refresh token's own expiry --------------------------------------------------------
 
 

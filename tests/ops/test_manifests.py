@@ -94,6 +94,7 @@ def test_configmap_names_real_settings(
     assert settings.web_concurrency == int(data["WEB_CONCURRENCY"])
     assert settings.cors_origins == []
     assert settings.trusted_proxies() == []  # to be set to the ingress controller's range
+    assert settings.mfa_required_roles == {"admin"}
 
 
 def test_migration_job_runs_the_migrate_command(
@@ -136,3 +137,4 @@ def test_compose_runs_migrations_before_the_api_with_production_settings() -> No
         assert "/tmp" in service["tmpfs"][0]  # PROMETHEUS_MULTIPROC_DIR, empty at each start
     # The api publishes its own port: no proxy is believed unless .env names one.
     assert api["environment"]["FORWARDED_ALLOW_IPS"] == "${FORWARDED_ALLOW_IPS:-}"
+    assert api["environment"]["MFA_REQUIRED_ROLES"] == "${MFA_REQUIRED_ROLES:-admin}"

@@ -52,6 +52,7 @@ def server_env(database_url: str, **overrides: str) -> dict[str, str]:
         RATE_LIMIT_LOGIN="1000000/1m",
         RATE_LIMIT_REFRESH="1000000/1m",
         RATE_LIMIT_REGISTER="1000000/1m",
+        RATE_LIMIT_MFA="1000000/1m",
     )
     env.update(overrides)
     return env

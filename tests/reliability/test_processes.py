@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.users.models import User
 from tests.conftest import make_settings
@@ -22,8 +23,9 @@ from tests.factories import (
     create_doctor,
     create_patient,
     create_record,
+    enrol_confirmed,
 )
-from tests.reliability.servers import ServerProcess, start_servers
+from tests.reliability.servers import SECRET_KEY, ServerProcess, start_servers
 
 pytestmark = pytest.mark.postgres_only  # several processes share PostgreSQL
 
@@ -42,6 +44,11 @@ class Pair:
                 return await (create_admin(session) if admin else create_patient(session))
         finally:
             await engine.dispose()
+
+
+def servers_settings() -> Settings:
+    """The settings whose keys the servers derive theirs from (their SECRET_KEY)."""
+    return make_settings("sqlite+aiosqlite://").model_copy(update={"secret_key": SECRET_KEY})
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +173,38 @@ async def test_lockouts_count_across_processes(pair: Pair) -> None:
         )
         assert right.status_code == 429
         assert int(right.headers["Retry-After"]) > 0
+
+
+async def test_an_mfa_token_and_a_code_serve_one_login_across_processes(pair: Pair) -> None:
+    """Spent on one process, refused by the other: the MFA token's single use and the
+    code's step are recorded in the database. The servers' real clock: a code of the
+    current step, then the next one (one step of drift either way absorbs a boundary)."""
+    user = await pair.user()
+    engine = create_engine(make_settings(pair.database_url))
+    try:
+        async with create_sessionmaker(engine)() as session:
+            factor = await enrol_confirmed(session, user, servers_settings())
+    finally:
+        await engine.dispose()
+
+    async def mfa_token(http: httpx.AsyncClient) -> str:
+        response = await http.post(
+            "/auth/login/", json={"username": user.username, "password": DEFAULT_PASSWORD}
+        )
+        assert response.status_code == 401, response.text
+        token: str = response.json()["mfa_token"]
+        return token
+
+    async def verify(http: httpx.AsyncClient, token: str, code: str) -> int:
+        body = {"mfa_token": token, "code": code}
+        return (await http.post("/auth/mfa/verify", json=body)).status_code
+
+    token, other = await mfa_token(pair.a), await mfa_token(pair.a)
+    code = factor.code()
+    assert await verify(pair.a, token, code) == 200
+    assert await verify(pair.b, token, factor.code(steps=1)) == 401  # the token is spent
+    assert await verify(pair.b, other, code) == 401  # and the code's step is used
+    assert await verify(pair.b, await mfa_token(pair.b), factor.code(steps=1)) == 200
 
 
 async def test_the_audit_chain_stays_intact_when_both_processes_append(pair: Pair) -> None:
