@@ -13,7 +13,7 @@ from app.auth import caller
 from app.auth.mfa import policy as mfa_policy
 from app.auth.reader import Reader
 from app.core.context import Principal
-from app.core.dependencies import MetaDep, SessionDep, SigningKeyDep, request_meta
+from app.core.dependencies import SessionDep, request_meta
 from app.core.errors import Forbidden, Unauthorized
 from app.core.routing import APIRouter
 from app.core.security import InvalidToken, TokenClaims, decode_token
@@ -49,12 +49,9 @@ def access_claims(token: str | None, key: str) -> TokenClaims:
 ClaimsDep = Annotated[TokenClaims, Depends(get_claims)]
 
 
-async def get_enrolling_principal(
-    claims: ClaimsDep, session: SessionDep, meta: MetaDep, request: Request
-) -> Principal:
+async def _caller(claims: TokenClaims, session: AsyncSession, request: Request) -> Principal:
     """A write's caller: the token checked against the database (`caller.CALLER_ROW`), in
-    the write's transaction, before anything else. Open to a caller who must get a second
-    factor first: only the routes that let him get one (and log out) take it."""
+    the write's transaction, before anything else."""
     # On the session's connection: a Core statement needs none of the ORM's machinery.
     connection = await session.connection()
     row = (await connection.execute(caller.CALLER_ROW, caller.params(claims))).one_or_none()
@@ -70,21 +67,15 @@ async def get_enrolling_principal(
         token_jti=claims.jti,
         token_family=claims.family,
         token_expires_at=claims.expires_at,
-        meta=meta,
+        meta=request_meta(request),
         mfa_enabled=bool(row.caller_mfa),
         amr=claims.amr,
     )
 
 
-EnrollingUser = Annotated[Principal, Depends(get_enrolling_principal)]
-
-
-async def get_principal(
-    claims: ClaimsDep, session: SessionDep, meta: MetaDep, request: Request
-) -> Principal:
-    """A write's caller, who must have the second factor his role requires (403, audited,
-    when he must enrol or log in with a code first: auth.mfa.policy)."""
-    principal = await get_enrolling_principal(claims, session, meta, request)
+def _with_second_factor(session: AsyncSession, principal: Principal, request: Request) -> Principal:
+    """The caller, if he has the second factor his role requires (403, audited, when he
+    must enrol or log in with a code first: auth.mfa.policy)."""
     required = request.app.state.settings.mfa_required_roles
     missing = mfa_policy.second_factor_missing(principal, required)
     if missing:
@@ -93,16 +84,37 @@ async def get_principal(
     return principal
 
 
+# The write dependencies below each take the request and the session directly: every
+# dependency costs a request FastAPI's resolution of it, as much CPU as a tenth of a read.
+
+
+async def get_enrolling_principal(
+    claims: ClaimsDep, session: SessionDep, request: Request
+) -> Principal:
+    """A write's caller, also one who must get a second factor first: only the routes that
+    let him get one (and log out) take it."""
+    return await _caller(claims, session, request)
+
+
+EnrollingUser = Annotated[Principal, Depends(get_enrolling_principal)]
+
+
+async def get_principal(claims: ClaimsDep, session: SessionDep, request: Request) -> Principal:
+    """A write's caller, with the second factor his role requires."""
+    return _with_second_factor(session, await _caller(claims, session, request), request)
+
+
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
 async def get_optional_principal(
-    token: TokenDep, session: SessionDep, key: SigningKeyDep, meta: MetaDep, request: Request
+    token: TokenDep, session: SessionDep, request: Request
 ) -> Principal | None:
     """None without a token; a token that is given must be valid (else 401)."""
     if token is None:
         return None
-    return await get_principal(access_claims(token, key), session, meta, request)
+    claims = access_claims(token, request.app.state.signing_key)
+    return _with_second_factor(session, await _caller(claims, session, request), request)
 
 
 OptionalUser = Annotated[Principal | None, Depends(get_optional_principal)]
@@ -123,7 +135,8 @@ def check_role(session: AsyncSession, principal: Principal, roles: Collection[st
 
 
 def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
-    async def check(principal: CurrentUser, session: SessionDep) -> Principal:
+    async def check(claims: ClaimsDep, session: SessionDep, request: Request) -> Principal:
+        principal = _with_second_factor(session, await _caller(claims, session, request), request)
         return check_role(session, principal, roles)
 
     check.__name__ = f"require_{'_or_'.join(roles)}"
