@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     ColumnElement,
     bindparam,
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.caller import TOKEN_CALLER, CallerRef, scoped
 from app.core import filters
 from app.core.db import AnyCompound, AnySelect, UTCDateTime
-from app.core.pagination import MAX_LIMIT, keyset_page
+from app.core.pagination import MAX_LIMIT, keyset_page, written
 from app.records import policy
 from app.records.models import PatientRecord, PatientRecordVersion
 from app.users import repository as users
@@ -50,6 +51,7 @@ _VERSION_COLUMNS = (
 
 NOW = bindparam("now", type_=UTCDateTime())
 _RECORD_ID: BindParameter[Any] = bindparam("record_id")
+_BEFORE = bindparam("before", type_=BigInteger)
 _GRANT_ID = policy.grant_used(TOKEN_CALLER, NOW).label("grant_id")
 
 # One record the caller may read: (record's FIELDS, grant_id). Binds record_id, now.
@@ -83,16 +85,19 @@ def patient_page(limit: int) -> AnySelect:
     return scoped(keyset_page(query, PatientRecord.id, limit))
 
 
-@lru_cache(maxsize=MAX_LIMIT)
-def history_page(limit: int) -> AnySelect:
+@lru_cache(maxsize=2 * MAX_LIMIT)
+def history_page(limit: int, *, newest_first: bool = False) -> AnySelect:
     """A visible record's current version, patient and grant, with a page of its versions
     by version number: (current_version, patient_id, grant_id, then the version's FIELDS,
-    NULL when the page is empty). Binds record_id, after, now."""
-    versions = keyset_page(
-        select(*_VERSION_COLUMNS).where(PatientRecordVersion.record_id == _RECORD_ID),
-        PatientRecordVersion.version,
-        limit,
-    ).subquery()
+    NULL when the page is empty). Binds record_id, now, and after (oldest first) or
+    before (`newest_first`)."""
+    number = PatientRecordVersion.version
+    query = select(*_VERSION_COLUMNS).where(PatientRecordVersion.record_id == _RECORD_ID)
+    if newest_first:
+        query = query.where(number < _BEFORE).order_by(number.desc()).limit(written(limit + 1))
+    else:
+        query = keyset_page(query, number, limit)
+    versions = query.subquery()
     record = (
         select(
             PatientRecord.version.label("current_version"),

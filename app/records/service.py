@@ -21,6 +21,7 @@ from app.records.schemas import RecordCreate, RecordUpdate
 from app.users import repository as users_repository
 from app.users import service as users_service
 
+NEWEST = 2**63 - 1  # before any version: the history from its newest version on
 _ENTITY_TAG = re.compile(r'\s*(W/)?(?:"(\d{1,18})"|(\d{1,18}))\s*')
 
 
@@ -211,15 +212,20 @@ async def get_version(reader: Reader, record_id: int, version: int) -> Record:
     return versions[0]
 
 
-async def get_history(reader: Reader, record_id: int, page: Page) -> tuple[int, list[Record], bool]:
-    """(the record's current version, a page of its versions oldest first, more follow?)"""
-    statement = repository.history_page(page.limit)
-    scoped = await _visible(reader, statement, "record.history", record_id, after=page.after)
+async def get_history(
+    reader: Reader, record_id: int, page: Page, *, newest_first: bool = False
+) -> tuple[int, list[Record], bool]:
+    """(the record's current version, a page of its versions oldest first, more follow?);
+    `newest_first`, from the version before `page.after_id` (from the newest if None)."""
+    statement = repository.history_page(page.limit, newest_first=newest_first)
+    bound = {"before": page.after_id or NEWEST} if newest_first else {"after": page.after}
+    scoped = await _visible(reader, statement, "record.history", record_id, **bound)
     rows = [scoped.data(row) for row in scoped.rows]
     current_version, patient_id, grant_id = rows[0][:3]
     versions = sorted(
         (dict(zip(repository.FIELDS, row[3:], strict=True)) for row in rows if row[3] is not None),
         key=itemgetter("version"),
+        reverse=newest_first,
     )
     event = audit.event_by(
         scoped.caller,

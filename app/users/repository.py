@@ -188,14 +188,14 @@ def doctors_count(criteria: filters.Criteria) -> AnySelect:
 
 def with_patients(page: FromClause, patient_id: ColumnElement[Any]) -> AnySelect:
     """The rows of `page`, each followed by its patient's PATIENT_RESOURCE_FIELDS (labelled
-    `patient_<field>`) when the caller may read that patient, else NULLs."""
+    `subject_<field>`) when the caller may read that patient, else NULLs."""
     patient = (
         select(*PATIENT_COLUMNS, *ACCOUNT_COLUMNS)
         .join(PatientProfile, PatientProfile.user_id == User.id)
         .where(policy.patient_visible(TOKEN_CALLER))
         .subquery("patient")
     )
-    labelled = [patient.c[name].label(f"patient_{name}") for name in PATIENT_RESOURCE_FIELDS]
+    labelled = [patient.c[name].label(f"subject_{name}") for name in PATIENT_RESOURCE_FIELDS]
     return (
         select(*page.c, *labelled).select_from(page).outerjoin(patient, patient.c.id == patient_id)
     )
