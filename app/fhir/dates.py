@@ -22,7 +22,8 @@ _COMPARISONS = {
 _VALUE = re.compile(
     r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
     r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?)?"
-    r"(?P<offset>Z|[+-]\d{2}:\d{2})?)?)?)?"
+    r"(?P<offset>Z|[+-]\d{2}:\d{2})?)?)?)?",
+    re.ASCII,
 )
 
 
