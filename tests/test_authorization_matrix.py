@@ -292,7 +292,7 @@ def _normalise(path: str) -> str:
 def test_every_route_is_covered(app: Any) -> None:
     covered = {(method, _normalise(path)) for method, path in POLICY}
     routes = {
-        (method, _normalise(route.path))
+        (method, _normalise(route.path_format))
         for route in app.routes
         if isinstance(route, APIRoute) and not route.path.startswith(UNCOVERED_PREFIXES)
         for method in route.methods

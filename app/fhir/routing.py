@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Depends
+from starlette.convertors import Convertor, register_url_convertor
 
 from app.auth.dependencies import get_claims
 from app.core.routing import APIRouter
@@ -35,6 +36,22 @@ OUTCOME_SCHEMA = {
 }
 ETAG = {"ETag": {"schema": {"type": "string"}, "description": 'The version, as W/"3"'}}
 Endpoint = Callable[..., Any]
+
+
+class FhirId(Convertor[str]):
+    """A FHIR id (`[A-Za-z0-9\-\.]{1,64}`): `_search` and `_history` are never one, so
+    `/Condition/_search` is the search's path alone (a GET there is a 405, not a read)."""
+
+    regex = r"[A-Za-z0-9\-\.]{1,64}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("fhir_id", FhirId())
 
 
 def fhir_router() -> APIRouter:
@@ -99,12 +116,13 @@ def read_route(
     endpoint: Endpoint,
     *,
     who: str,
-    path: str = "/{resource_id}",
+    path: str = "/{resource_id:fhir_id}",
     interaction: str = "read",
     extra: Sequence[dict[str, Any]] = (),
 ) -> None:
     """GET `/<Type><path>`: a resource (or a version of one, or its history). The
-    endpoint reads its ids from `request.path_params` (declared here for the schema)."""
+    endpoint reads its ids (`fhir_id`s) from `request.path_params`; they are declared
+    here for the schema."""
     kind = "Bundle" if interaction == "history-instance" else resource
     codes = (400, 401, 403, 404, 406) if kind == "Bundle" else (304, 401, 403, 404, 406)
     router.add_api_route(

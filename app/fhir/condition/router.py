@@ -135,7 +135,7 @@ read_route(
     "Condition",
     fhir_vread_condition,
     who=WHO + " A version of the record, as its history keeps it.",
-    path="/{resource_id}/_history/{version_id}",
+    path="/{resource_id:fhir_id}/_history/{version_id:fhir_id}",
     interaction="vread",
     extra=[_VERSION],
 )
@@ -144,7 +144,7 @@ read_route(
     "Condition",
     fhir_condition_history,
     who=WHO + " Every version of the record, newest first.",
-    path="/{resource_id}/_history",
+    path="/{resource_id:fhir_id}/_history",
     interaction="history-instance",
 )
 search_routes(router, "Condition", fhir_search_conditions, PARAMS, who=WHO, includes=INCLUDES)
