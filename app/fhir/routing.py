@@ -39,7 +39,7 @@ Endpoint = Callable[..., Any]
 
 
 class FhirId(Convertor[str]):
-    """A FHIR id (`[A-Za-z0-9\-\.]{1,64}`): `_search` and `_history` are never one, so
+    r"""A FHIR id (`[A-Za-z0-9\-\.]{1,64}`): `_search` and `_history` are never one, so
     `/Condition/_search` is the search's path alone (a GET there is a 405, not a read)."""
 
     regex = r"[A-Za-z0-9\-\.]{1,64}"

@@ -189,6 +189,8 @@ def parse(
         if "\x00" in name or "\x00" in value or len(value) > MAX_VALUE_LENGTH:
             raise BadRequest(f"{name}: not a value this server can search for")
         base, _, modifier = name.partition(":")
+        if not value:
+            continue  # an empty value is no criterion (FHIR search, 3.1.1.4), nor a setting
         if base in CONTROL and not modifier:
             if base == "_format":
                 formats.append(value)
@@ -203,8 +205,6 @@ def parse(
             continue
         if modifier and modifier not in param.modifiers:
             raise BadRequest(f"{base} does not take the modifier :{modifier}")
-        if not value:
-            continue  # an empty value is no criterion (FHIR search, 3.1.1.4)
         _criterion(query, param, modifier, value, context)
     negotiate(request, formats)
     return query
