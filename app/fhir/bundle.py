@@ -9,6 +9,7 @@ from fastapi import Request
 
 from app.core.pagination import encode_cursor
 from app.fhir.responses import base_url, origin
+from app.fhir.search import Query
 
 Resource = dict[str, Any]
 
@@ -35,7 +36,7 @@ def links(
 
 def searchset(
     request: Request,
-    pairs: Sequence[tuple[str, str]],
+    query: Query,
     matches: Sequence[Resource],
     *,
     more: bool,
@@ -43,12 +44,12 @@ def searchset(
     included: Sequence[Resource] = (),
     total: int | None = None,
 ) -> Resource:
-    base = base_url(request)
+    base = query.base
     after = (last_id if last_id is not None else int(matches[-1]["id"])) if more else None
     bundle: Resource = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
-    bundle["link"] = links(request, pairs, after)
+    bundle["link"] = links(request, query.pairs, after)
     entries = [_entry(base, resource, "match") for resource in matches]
     entries.extend(_entry(base, resource, "include") for resource in included)
     if entries:

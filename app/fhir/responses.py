@@ -91,10 +91,24 @@ def fhir_response(
 BASE_PATH = "/fhir/R4"
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def origin(request: Request) -> str:
-    """`scheme://host[:port]` of this request (behind a trusted proxy, the proxy's)."""
-    url = request.url
-    return f"{url.scheme}://{url.netloc}"
+    """`scheme://host[:port]` of this request, as Starlette's `request.url` has it (the
+    Host header; behind a trusted proxy, the proxy's scheme), without building the URL."""
+    scope = request.scope
+    scheme: str = scope.get("scheme", "http")
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return f"{scheme}://{value.decode('latin-1')}"
+    server = scope.get("server")
+    if not server:
+        return f"{scheme}://localhost"
+    host, port = server
+    return (
+        f"{scheme}://{host}" if _DEFAULT_PORTS.get(scheme) == port else f"{scheme}://{host}:{port}"
+    )
 
 
 def base_url(request: Request) -> str:

@@ -10,6 +10,7 @@ unsupported modifier or a malformed value is always a 400 (FHIR search, 3.1.1).
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 
@@ -55,6 +56,7 @@ class Context:
 
 @dataclass(slots=True)
 class Query:
+    base: str  # this request's FHIR base URL
     page: Page
     search: Search
     total: bool
@@ -157,7 +159,8 @@ def _strict(request: Request) -> bool:
 
 async def pairs_of(request: Request) -> list[tuple[str, str]]:
     """The search's parameters: the query's, and for POST `_search` its form body's."""
-    pairs = request.query_params.multi_items() if request.scope["query_string"] else []
+    query: bytes = request.scope["query_string"]
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
     if request.method == "POST":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         body = await request.body()
@@ -183,7 +186,7 @@ def parse(
     known = {param.name: param for param in params}
     strict = _strict(request)
     search = Search()
-    query = Query(Page(DEFAULT_LIMIT, None), search, False, [], list(pairs))
+    query = Query(context.base, Page(DEFAULT_LIMIT, None), search, False, [], list(pairs))
     formats: list[str] = []
     for name, value in pairs:
         if "\x00" in name or "\x00" in value or len(value) > MAX_VALUE_LENGTH:

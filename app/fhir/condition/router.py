@@ -120,7 +120,7 @@ async def fhir_search_conditions(request: Request) -> Response:
     included = [patient(subject, known) for subject in found.subjects]
     answer = bundle.searchset(
         request,
-        query.pairs,
+        query,
         conditions,
         more=found.more,
         included=included,

@@ -39,7 +39,7 @@ async def fhir_search_organizations(request: Request) -> Response:
         reader_of(request), query.page, query.search, total=query.total
     )
     resources = [mapping.organization(row, known) for row in found.items]
-    answer = bundle.searchset(request, query.pairs, resources, more=found.more, total=found.total)
+    answer = bundle.searchset(request, query, resources, more=found.more, total=found.total)
     return fhir_response(answer)
 
 

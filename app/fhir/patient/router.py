@@ -66,7 +66,7 @@ async def fhir_search_patients(request: Request) -> Response:
         reader_of(request), query.page, query.search, total=query.total
     )
     patients = [mapping.patient(row, known) for row in found.items]
-    answer = bundle.searchset(request, query.pairs, patients, more=found.more, total=found.total)
+    answer = bundle.searchset(request, query, patients, more=found.more, total=found.total)
     return fhir_response(answer)
 
 

@@ -75,7 +75,7 @@ async def _search(request: Request, params: tuple[Param, ...], as_resource: Mapp
         reader_of(request), query.page, query.search, total=query.total
     )
     resources = [as_resource(row, known) for row in found.items]
-    answer = bundle.searchset(request, query.pairs, resources, more=found.more, total=found.total)
+    answer = bundle.searchset(request, query, resources, more=found.more, total=found.total)
     return fhir_response(answer)
 
 
