@@ -216,7 +216,7 @@ def parse(
 def _control(query: Query, name: str, value: str, includes: Sequence[str]) -> bool:
     """Apply a paging or result parameter; False for an _include this type does not serve."""
     if name == "_count":
-        if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_LIMIT:
             raise BadRequest(f"_count must be a whole number from 1 to {MAX_LIMIT}")
         query.page = Page(int(value), query.page.after_id)
     elif name == "_cursor":

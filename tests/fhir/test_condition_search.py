@@ -252,6 +252,8 @@ async def test_post_search_answers_as_get(
         ("_count=0", 400),
         ("_count=201", 400),
         ("_count=many", 400),
+        ("_count=%C2%B2", 400),
+        ("_count=%EF%BC%95", 400),
         ("_cursor=not-a-cursor", 400),
         ("_total=maybe", 400),
         ("recorded-date=yesterday", 400),
