@@ -10,10 +10,11 @@ from fastapi import Depends
 from starlette.convertors import Convertor, register_url_convertor
 
 from app.auth.dependencies import get_claims
+from app.core.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 from app.core.routing import APIRouter
 from app.fhir.errors import MEDIA_TYPE
 from app.fhir.responses import BASE_PATH, FhirJSONResponse
-from app.fhir.search import FORM, Param, openapi_parameters
+from app.fhir.search import FORM, TOTALS, Param
 
 TAG = "fhir"
 INTERACTION = "x-fhir-interaction"
@@ -189,3 +190,74 @@ def search_routes(
             **marks,
         },
     )
+
+
+def openapi_parameters(
+    params: Sequence[Param], includes: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The search's query parameters as the OpenAPI schema declares them: FHIR repeats a
+    parameter to AND it, so each takes a list."""
+    declared: list[dict[str, Any]] = []
+    for param in params:
+        for modifier in ("", *param.modifiers):
+            name = f"{param.name}:{modifier}" if modifier else param.name
+            entry: dict[str, Any] = {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": param.documentation,
+                "schema": {"type": "array", "items": {"type": "string"}},
+                "style": "form",
+                "explode": True,
+            }
+            if not modifier:
+                entry["x-fhir-type"] = param.type
+                if param.definition:
+                    entry["x-fhir-definition"] = param.definition
+            declared.append(entry)
+    declared.extend(
+        [
+            _control_parameter(
+                "_count",
+                f"Entries per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+            ),
+            _control_parameter(
+                "_cursor",
+                "Opaque: where the next page starts (from the Bundle's `next` link)",
+                {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
+            ),
+            _control_parameter(
+                "_total",
+                "`accurate`: the Bundle's `total` counts every match",
+                {"type": "string", "enum": list(TOTALS)},
+            ),
+            _control_parameter(
+                "_format",
+                "`json` (or `application/fhir+json`): the only format served",
+                {"type": "string", "enum": sorted(_FORMAT_NAMES)},
+            ),
+        ]
+    )
+    if includes:
+        declared.append(
+            _control_parameter(
+                "_include",
+                f"Also return the resources referred to: {', '.join(includes)}",
+                {"type": "string"},
+            )
+        )
+    return declared
+
+
+_FORMAT_NAMES = ("json", "application/json", "application/fhir+json")
+
+
+def _control_parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }

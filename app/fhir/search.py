@@ -20,7 +20,7 @@ from app.core.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Pag
 from app.core.responses import MAX_ID
 from app.fhir import dates
 from app.fhir.errors import BadRequest, UnsupportedMediaType
-from app.fhir.responses import negotiate
+from app.fhir.responses import base_url, negotiate
 from app.users.models import casefold_key
 
 MAX_VALUE_LENGTH = 1000
@@ -292,80 +292,7 @@ def name_param(documentation: str, definition: str) -> Param:
     )
 
 
-def openapi_parameters(
-    params: Sequence[Param], includes: Sequence[str] = ()
-) -> list[dict[str, Any]]:
-    """The search's query parameters as the OpenAPI schema declares them: FHIR repeats a
-    parameter to AND it, so each takes a list."""
-    declared: list[dict[str, Any]] = []
-    for param in params:
-        for modifier in ("", *param.modifiers):
-            name = f"{param.name}:{modifier}" if modifier else param.name
-            entry: dict[str, Any] = {
-                "name": name,
-                "in": "query",
-                "required": False,
-                "description": param.documentation,
-                "schema": {"type": "array", "items": {"type": "string"}},
-                "style": "form",
-                "explode": True,
-            }
-            if not modifier:
-                entry["x-fhir-type"] = param.type
-                if param.definition:
-                    entry["x-fhir-definition"] = param.definition
-            declared.append(entry)
-    declared.extend(
-        [
-            _control_parameter(
-                "_count",
-                f"Entries per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
-                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-            ),
-            _control_parameter(
-                "_cursor",
-                "Opaque: where the next page starts (from the Bundle's `next` link)",
-                {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
-            ),
-            _control_parameter(
-                "_total",
-                "`accurate`: the Bundle's `total` counts every match",
-                {"type": "string", "enum": list(TOTALS)},
-            ),
-            _control_parameter(
-                "_format",
-                "`json` (or `application/fhir+json`): the only format served",
-                {"type": "string", "enum": sorted(_FORMAT_NAMES)},
-            ),
-        ]
-    )
-    if includes:
-        declared.append(
-            _control_parameter(
-                "_include",
-                f"Also return the resources referred to: {', '.join(includes)}",
-                {"type": "string"},
-            )
-        )
-    return declared
-
-
-_FORMAT_NAMES = ("json", "application/json", "application/fhir+json")
-
-
-def _control_parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
-
-
 def context_of(request: Request, systems: dict[str, str]) -> Context:
-    from app.fhir.responses import base_url
-
     return Context(base_url(request), systems)
 
 
