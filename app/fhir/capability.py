@@ -75,7 +75,7 @@ def capability_statement(request: Request) -> dict[str, Any]:
         "service": [
             {
                 "coding": [{"system": SECURITY_SERVICE, "code": "OAuth"}],
-                "text": "OAuth2 bearer tokens",
+                "text": "Bearer: OAuth2 access tokens",
             }
         ],
         "description": "Send `Authorization: Bearer <access token>`; get one with the OAuth2 "
