@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from app import health
+from app import fhir, health
 from app.audit.router import router as audit_router
 from app.auth.mfa.router import router as mfa_router
 from app.auth.router import router as auth_router
@@ -20,11 +20,14 @@ def include_routes(app: FastAPI) -> None:
     add_routes(
         app,
         records_router,  # first: routes are matched in order, and these are the most read
+        *fhir.HOT_ROUTERS,
         users_router,
         departments_router,
         emergency_router,
         audit_router,
+        *fhir.ROUTERS,
         auth_router,
         mfa_router,
         health.router,
     )
+    fhir.install(app)  # after core.handlers (main.create_app): wraps their answers

@@ -1,6 +1,7 @@
 """How every request's work ends: the one place that decides what commits, and when.
 
-GET and HEAD (a `Reader`, auth.reader):
+GET and HEAD (a `Reader`, auth.reader), and FHIR's `POST …/_search` (a search whose
+parameters come as a form):
 - their statements each commit on their own (autocommit); behind PgBouncer, in one
   transaction;
 - their audit events go to the group commit (`AuditBatcher`), awaited before the answer

@@ -103,6 +103,14 @@ class Rule:
     department: str = "department"
     snapshot: Snapshot | None = None  # for writes: what must not change when refused
     headers: dict[str, str] = field(default_factory=dict)
+    resource: str = "record_id"  # which id a FHIR path's `{resource_id}` names
+
+
+def anyone(status: int) -> dict[str, int]:
+    return dict.fromkeys(CALLERS, status)
+
+
+FHIR = "/fhir/R4"
 
 
 POLICY: dict[tuple[str, str], Rule] = {
@@ -170,6 +178,38 @@ POLICY: dict[tuple[str, str], Rule] = {
         snapshot=_grants,
     ),
     ("GET", "/api/patients/{patient_id}/access-log"): Rule(expect(200, 403, 403, 403, 200, 404)),
+    # FHIR (API.md, section 5): the same readers as the REST twins
+    ("GET", f"{FHIR}/metadata"): Rule(anyone(200)),
+    ("GET", f"{FHIR}/Condition/{{resource_id}}"): Rule(expect(403, 200, 404, 404, 200, 404)),
+    ("GET", f"{FHIR}/Condition/{{resource_id}}/_history"): Rule(
+        expect(403, 200, 404, 404, 200, 404)
+    ),
+    ("GET", f"{FHIR}/Condition/{{resource_id}}/_history/{{version_id}}"): Rule(
+        expect(403, 200, 404, 404, 200, 404)
+    ),
+    ("GET", f"{FHIR}/Condition"): Rule(expect(403, 200, 200, 200, 200, 200)),
+    ("POST", f"{FHIR}/Condition/_search"): Rule(expect(403, 200, 200, 200, 200, 200)),
+    ("GET", f"{FHIR}/Patient/{{resource_id}}"): Rule(
+        expect(200, 200, 200, 200, 200, 404), resource="patient_id"
+    ),
+    # A patient's search finds himself only.
+    ("GET", f"{FHIR}/Patient"): Rule(expect(200, 200, 200, 200, 200, 200)),
+    ("POST", f"{FHIR}/Patient/_search"): Rule(expect(200, 200, 200, 200, 200, 200)),
+    ("GET", f"{FHIR}/Practitioner/{{resource_id}}"): Rule(
+        expect(200, 200, 200, 200, 403, 403), resource="doctor_id"
+    ),
+    ("GET", f"{FHIR}/Practitioner"): Rule(expect(200, 200, 200, 200, 403, 403)),
+    ("POST", f"{FHIR}/Practitioner/_search"): Rule(expect(200, 200, 200, 200, 403, 403)),
+    ("GET", f"{FHIR}/PractitionerRole/{{resource_id}}"): Rule(
+        expect(200, 200, 200, 200, 403, 403), resource="doctor_id"
+    ),
+    ("GET", f"{FHIR}/PractitionerRole"): Rule(expect(200, 200, 200, 200, 403, 403)),
+    ("POST", f"{FHIR}/PractitionerRole/_search"): Rule(expect(200, 200, 200, 200, 403, 403)),
+    ("GET", f"{FHIR}/Organization/{{resource_id}}"): Rule(
+        expect(200, 200, 200, 200, 200, 200), resource="department_id"
+    ),
+    ("GET", f"{FHIR}/Organization"): Rule(expect(200, 200, 200, 200, 200, 200)),
+    ("POST", f"{FHIR}/Organization/_search"): Rule(expect(200, 200, 200, 200, 200, 200)),
 }
 
 # Public or operational routes, outside the /api matrix.
@@ -194,13 +234,15 @@ def _fill(value: Any, ids: dict[str, int]) -> Any:
 
 def _ids(world: World, rule: Rule) -> dict[str, int]:
     department: Department = getattr(world, rule.department)
-    return {
+    ids = {
         "doctor_id": world.users["doctor_own"].id,
         "patient_id": world.users["patient_owner"].id,
         "user_id": world.users["patient_owner"].id,
         "record_id": world.record.id,
         "department_id": department.id,
+        "version_id": 1,
     }
+    return {**ids, "resource_id": ids[rule.resource]}
 
 
 CASES = [
@@ -266,7 +308,7 @@ def _normalise(path: str) -> str:
 def test_every_route_is_covered(app: Any) -> None:
     covered = {(method, _normalise(path)) for method, path in POLICY}
     routes = {
-        (method, _normalise(route.path))
+        (method, _normalise(route.path_format))
         for route in app.routes
         if isinstance(route, APIRoute) and not route.path.startswith(UNCOVERED_PREFIXES)
         for method in route.methods

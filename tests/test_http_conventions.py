@@ -39,6 +39,8 @@ def fill(path: str, world: World) -> str:
         doctor_id=world.users["doctor_own"].id,
         user_id=world.users["patient_owner"].id,
         department_id=world.department.id,
+        resource_id=world.record.id,  # FHIR's ids
+        version_id=1,
     )
 
 

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # How often each process links list pages' events to their patients (audit.links).
     audit_link_seconds: float = Field(default=2.0, gt=0)
     web_concurrency: int = Field(default=1, ge=1)
+    # The base of the URIs that name this service's own FHIR identifier systems (usernames,
+    # license numbers) and extensions: a URL the hospital controls, the same on every host.
+    fhir_system_base: str = Field(default="https://hospital.example.org", pattern=r"^\S+:\S+$")
 
     @field_validator("database_url")
     @classmethod

@@ -5,10 +5,11 @@ token's caller (auth.caller.scoped)."""
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, exists, select, true
+from sqlalchemy import BindParameter, bindparam, exists, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.caller import TOKEN_CALLER, scoped
+from app.core import filters
 from app.core.db import AnySelect
 from app.core.pagination import MAX_LIMIT, keyset_page
 from app.departments import policy
@@ -34,6 +35,37 @@ DEPARTMENT = scoped(select(*DEPARTMENT_COLUMNS).where(Department.id == _DEPARTME
 @lru_cache(maxsize=MAX_LIMIT)
 def departments_page(limit: int) -> AnySelect:
     return scoped(keyset_page(select(*DEPARTMENT_COLUMNS), Department.id, limit))
+
+
+# A department as FHIR shows it: since when it exists too (it keeps no history).
+RESOURCE_FIELDS = (*FIELDS, "created_at")
+SEARCH_FIELDS: filters.Columns = {
+    "id": Department.id,
+    "name": Department.name_key,  # casefolded (core.filters)
+    "exact_name": Department.name,
+    "created_at": Department.created_at,
+}
+# One department (RESOURCE_FIELDS). Binds department_id.
+DEPARTMENT_RESOURCE = scoped(
+    select(*DEPARTMENT_COLUMNS, Department.created_at).where(Department.id == _DEPARTMENT_ID)
+)
+
+
+def _matching(criteria: filters.Criteria) -> AnySelect:
+    conditions = filters.conditions(SEARCH_FIELDS, criteria)
+    return select(*DEPARTMENT_COLUMNS, Department.created_at).where(*conditions)
+
+
+@lru_cache(maxsize=users.SEARCHES_CACHED)
+def departments_search(limit: int, criteria: filters.Criteria) -> AnySelect:
+    """A page of the departments meeting `criteria` (RESOURCE_FIELDS). Binds after and the
+    criteria's values."""
+    return scoped(keyset_page(_matching(criteria), Department.id, limit))
+
+
+@lru_cache(maxsize=users.SEARCHES_CACHED)
+def departments_count(criteria: filters.Criteria) -> AnySelect:
+    return scoped(select(func.count()).select_from(_matching(criteria).subquery()))
 
 
 def _in_department(page: AnySelect) -> AnySelect:

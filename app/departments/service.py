@@ -10,11 +10,13 @@ from app.audit import service as audit
 from app.auth.reader import Reader
 from app.core.context import Principal
 from app.core.errors import Conflict, NotFound
+from app.core.filters import Search
 from app.core.pagination import Page
 from app.departments import policy, repository
 from app.departments.models import Department
 from app.departments.schemas import DepartmentCreate, DepartmentUpdate
 from app.users import repository as users
+from app.users.service import Found
 
 NAME_TAKEN = "A department with this name already exists"
 
@@ -29,12 +31,31 @@ async def list_departments(reader: Reader, page: Page) -> tuple[list[Item], bool
     return rows[: page.limit], len(rows) > page.limit
 
 
-async def get_department(reader: Reader, department_id: int) -> Item:
-    scoped = await reader.read(repository.DEPARTMENT, department_id=department_id)
+async def get_department(reader: Reader, department_id: int, *, created: bool = False) -> Item:
+    """A department; with `created`, since when it exists too (RESOURCE_FIELDS)."""
+    statement = repository.DEPARTMENT_RESOURCE if created else repository.DEPARTMENT
+    scoped = await reader.read(statement, department_id=department_id)
     await reader.require(scoped.caller, policy.DEPARTMENT_READERS)
     if not scoped.rows:
         raise NotFound("Department not found")
-    return dict(zip(repository.FIELDS, scoped.data(scoped.rows[0]), strict=True))
+    fields = repository.RESOURCE_FIELDS if created else repository.FIELDS
+    return dict(zip(fields, scoped.data(scoped.rows[0]), strict=True))
+
+
+async def search_departments(
+    reader: Reader, page: Page, search: Search, *, total: bool = False
+) -> Found:
+    """A page of the departments that meet the search (RESOURCE_FIELDS)."""
+    statement = repository.departments_search(page.limit, search.shape)
+    scoped = await reader.read(statement, after=page.after, **search.values)
+    await reader.require(scoped.caller, policy.DEPARTMENT_READERS)
+    fields = repository.RESOURCE_FIELDS
+    rows = [dict(zip(fields, scoped.data(row), strict=True)) for row in scoped.rows]
+    count = None
+    if total:
+        counted = await reader.read(repository.departments_count(search.shape), **search.values)
+        count = int(counted.data(counted.rows[0])[0]) if counted.rows else 0
+    return Found(rows[: page.limit], len(rows) > page.limit, count)
 
 
 async def _department(session: AsyncSession, department_id: int) -> Department:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     exists,
+    func,
     insert,
     literal,
     null,
@@ -26,10 +27,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.caller import TOKEN_CALLER, CallerRef, scoped
-from app.core.db import AnySelect, UTCDateTime
-from app.core.pagination import MAX_LIMIT, keyset_page
+from app.core import filters
+from app.core.db import AnyCompound, AnySelect, UTCDateTime
+from app.core.pagination import MAX_LIMIT, keyset_page, written
 from app.records import policy
 from app.records.models import PatientRecord, PatientRecordVersion
+from app.users import repository as users
 from app.users.models import Role, User
 
 RECORD_COLUMNS = (
@@ -53,6 +56,7 @@ _VERSION_COLUMNS = (
 
 NOW = bindparam("now", type_=UTCDateTime())
 _RECORD_ID: BindParameter[Any] = bindparam("record_id")
+_BEFORE = bindparam("before", type_=BigInteger)
 _GRANT_ID = policy.grant_used(TOKEN_CALLER, NOW).label("grant_id")
 
 # One record the caller may read: (record's FIELDS, grant_id). Binds record_id, now.
@@ -86,16 +90,19 @@ def patient_page(limit: int) -> AnySelect:
     return scoped(keyset_page(query, PatientRecord.id, limit))
 
 
-@lru_cache(maxsize=MAX_LIMIT)
-def history_page(limit: int) -> AnySelect:
+@lru_cache(maxsize=2 * MAX_LIMIT)
+def history_page(limit: int, *, newest_first: bool = False) -> AnySelect:
     """A visible record's current version, patient and grant, with a page of its versions
     by version number: (current_version, patient_id, grant_id, then the version's FIELDS,
-    NULL when the page is empty). Binds record_id, after, now."""
-    versions = keyset_page(
-        select(*_VERSION_COLUMNS).where(PatientRecordVersion.record_id == _RECORD_ID),
-        PatientRecordVersion.version,
-        limit,
-    ).subquery()
+    NULL when the page is empty). Binds record_id, now, and after (oldest first) or
+    before (`newest_first`)."""
+    number = PatientRecordVersion.version
+    query = select(*_VERSION_COLUMNS).where(PatientRecordVersion.record_id == _RECORD_ID)
+    if newest_first:
+        query = query.where(number < _BEFORE).order_by(number.desc()).limit(written(limit + 1))
+    else:
+        query = keyset_page(query, number, limit)
+    versions = query.subquery()
     record = (
         select(
             PatientRecord.version.label("current_version"),
@@ -108,6 +115,67 @@ def history_page(limit: int) -> AnySelect:
         .where(PatientRecord.id == _RECORD_ID, policy.visible(TOKEN_CALLER, NOW))
     )
     return scoped(record)
+
+
+# The fields searches compare (core.filters).
+SEARCH_FIELDS: filters.Columns = {
+    "id": PatientRecord.id,
+    "patient_id": PatientRecord.patient_id,
+    "created_at": PatientRecord.created_at,
+    "updated_at": PatientRecord.updated_at,
+}
+
+
+def _matching(criteria: filters.Criteria, *, of_patient: bool) -> list[AnySelect]:
+    """What the caller may read and meets `criteria`, rows as in ONE: one statement per
+    index path of his own records (as own_page), or one patient's records (grants count,
+    as patient_page)."""
+    extra = filters.conditions(SEARCH_FIELDS, criteria)
+    if of_patient:
+        patient = PatientRecord.patient_id == bindparam("patient_id")
+        return [
+            select(*RECORD_COLUMNS, _GRANT_ID).where(
+                patient, policy.visible(TOKEN_CALLER, NOW), *extra
+            )
+        ]
+    return [
+        select(*RECORD_COLUMNS, null().label("grant_id")).where(scope, *extra)
+        for scope in policy.own(TOKEN_CALLER)
+    ]
+
+
+@lru_cache(maxsize=users.SEARCHES_CACHED)
+def search_page(
+    limit: int, criteria: filters.Criteria, *, of_patient: bool, with_subject: bool
+) -> AnySelect:
+    """A page of the records that own_page (or, `of_patient`, patient_page) reads, that
+    also meet `criteria`; rows as in ONE, followed with `with_subject` by the record's
+    patient (users.with_patients). Binds after, the criteria's values (and patient_id,
+    now). Without criteria or subject, the very statements of the REST list."""
+    if not criteria and not with_subject:
+        return patient_page(limit) if of_patient else own_page(limit)
+    branches = [
+        keyset_page(query, PatientRecord.id, limit).subquery()
+        for query in _matching(criteria, of_patient=of_patient)
+    ]
+    page: AnySelect | AnyCompound = (
+        select(branches[0]) if of_patient else union_all(*(select(b) for b in branches))
+    )
+    if with_subject:
+        rows = page.subquery("page")
+        page = users.with_patients(rows, rows.c.patient_id)
+    return scoped(page)
+
+
+@lru_cache(maxsize=users.SEARCHES_CACHED)
+def search_count(criteria: filters.Criteria, *, of_patient: bool) -> AnySelect:
+    """How many records search_page would show over all its pages."""
+    branches = [
+        query.with_only_columns(PatientRecord.id)
+        for query in _matching(criteria, of_patient=of_patient)
+    ]
+    rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
+    return scoped(select(func.count()).select_from(rows))
 
 
 # The writing doctor, as a CallerRef bound to his department (all that writes look at).

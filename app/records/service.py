@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -12,11 +13,15 @@ from app.auth.reader import Reader, Scoped
 from app.core.context import Principal
 from app.core.db import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from app.core.filters import Search
 from app.core.pagination import Page
 from app.records import policy, repository
 from app.records.repository import Record
 from app.records.schemas import RecordCreate, RecordUpdate
+from app.users import repository as users_repository
+from app.users import service as users_service
 
+NEWEST = 2**63 - 1  # before any version: the history from its newest version on
 _ENTITY_TAG = re.compile(r'\s*(W/)?(?:"(\d{1,18})"|(\d{1,18}))\s*')
 
 
@@ -105,41 +110,114 @@ def page_subjects(shown: Iterable[tuple[int, int | None]]) -> tuple[list[int], i
     return list(patients), used_grant
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A page of records, whether more follow, their patients (with `with_subject`: those
+    the caller may read, each once, in order of appearance) and, when asked, how many
+    records match over all pages."""
+
+    records: list[Record]
+    more: bool
+    subjects: list[dict[str, Any]]
+    total: int | None = None
+
+
 async def list_records(
     reader: Reader, page: Page, patient_id: int | None
 ) -> tuple[list[Record], bool]:
     """A page of the records the caller may read, in id order; and whether more follow."""
-    if patient_id is None:
-        scoped = await reader.read(repository.own_page(page.limit), after=page.after)
-    else:
-        statement = repository.patient_page(page.limit)
-        scoped = await reader.read(statement, patient_id=patient_id, after=page.after, now=utcnow())
+    found = await search_records(reader, page, patient_id)
+    return found.records, found.more
+
+
+async def search_records(
+    reader: Reader,
+    page: Page,
+    patient_id: int | None,
+    search: Search | None = None,
+    *,
+    with_subject: bool = False,
+    total: bool = False,
+) -> Found:
+    """list_records, narrowed by a search's criteria, with the records' patients and the
+    total when asked. One event names the records' patients (as every list page), and
+    one more those of the patients shown beside them."""
+    search = search or Search()
+    statement = repository.search_page(
+        page.limit, search.shape, of_patient=patient_id is not None, with_subject=with_subject
+    )
+    values: dict[str, Any] = {**search.values, "after": page.after}
+    if patient_id is not None:
+        values |= {"patient_id": patient_id, "now": utcnow()}
+    scoped = await reader.read(statement, **values)
     await reader.require(scoped.caller, policy.READERS)
+    width = len(repository.FIELDS)
     rows = sorted((scoped.data(row) for row in scoped.rows), key=itemgetter(0))
     shown = rows[: page.limit]
-    patients, used_grant = page_subjects((row[1], row[-1]) for row in shown)
+    patients, used_grant = page_subjects((row[1], row[width]) for row in shown)
+    events = []
     if patients:  # an empty page shows no one's data
-        event = audit.event_by(
-            scoped.caller,
-            action="record.list",
-            resource_type="record",
-            patients=patients,
-            emergency_grant_id=used_grant,
+        events.append(
+            audit.event_by(
+                scoped.caller,
+                action="record.list",
+                resource_type="record",
+                patients=patients,
+                emergency_grant_id=used_grant,
+            )
         )
-        await reader.publish([event])
-    records = [dict(zip(repository.FIELDS, row[:-1], strict=True)) for row in shown]
-    return records, len(rows) > page.limit
+    subjects = _subjects(row[width + 1 :] for row in shown) if with_subject else []
+    if subjects:
+        events.append(users_service.patients_shown(scoped.caller, subjects))
+    count = None
+    if total:
+        count = await _count(reader, search, patient_id)
+    await reader.publish(events)
+    records = [dict(zip(repository.FIELDS, row[:width], strict=True)) for row in shown]
+    return Found(records, len(rows) > page.limit, subjects, count)
 
 
-async def get_history(reader: Reader, record_id: int, page: Page) -> tuple[int, list[Record], bool]:
-    """(the record's current version, a page of its versions oldest first, more follow?)"""
-    statement = repository.history_page(page.limit)
-    scoped = await _visible(reader, statement, "record.history", record_id, after=page.after)
+def _subjects(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    fields = users_repository.PATIENT_RESOURCE_FIELDS
+    found: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        if row[0] is not None and row[0] not in found:
+            found[row[0]] = dict(zip(fields, row, strict=True))
+    return list(found.values())
+
+
+async def _count(reader: Reader, search: Search, patient_id: int | None) -> int:
+    statement = repository.search_count(search.shape, of_patient=patient_id is not None)
+    values = dict(search.values)
+    if patient_id is not None:
+        values |= {"patient_id": patient_id, "now": utcnow()}
+    scoped = await reader.read(statement, **values)
+    return int(scoped.data(scoped.rows[0])[0]) if scoped.rows else 0
+
+
+async def get_version(reader: Reader, record_id: int, version: int) -> Record:
+    """One version of a record the caller may read (a 404 when it has no such version);
+    audited as a read of the record's history."""
+    _current, versions, _more = await get_history(reader, record_id, Page(1, version - 1))
+    if not versions or versions[0]["version"] != version:
+        raise NotFound("Version not found")
+    return versions[0]
+
+
+async def get_history(
+    reader: Reader, record_id: int, page: Page, *, newest_first: bool = False
+) -> tuple[int, list[Record], bool]:
+    """(the record's current version, a page of its versions oldest first, more follow?);
+    `newest_first`, from the version before `page.after_id` (from the newest if None)."""
+    statement = repository.history_page(page.limit, newest_first=newest_first)
+    bound = {"before": page.after_id or NEWEST} if newest_first else {"after": page.after}
+    scoped = await _visible(reader, statement, "record.history", record_id, **bound)
     rows = [scoped.data(row) for row in scoped.rows]
     current_version, patient_id, grant_id = rows[0][:3]
     versions = sorted(
         (dict(zip(repository.FIELDS, row[3:], strict=True)) for row in rows if row[3] is not None),
         key=itemgetter("version"),
+        reverse=newest_first,
     )
     event = audit.event_by(
         scoped.caller,

@@ -2,11 +2,14 @@
 size), narrowed by users.policy and joined to the token's caller (auth.caller.scoped)."""
 
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, exists, or_, select
+from sqlalchemy import BindParameter, ColumnElement, bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import FromClause
 
 from app.auth.caller import TOKEN_CALLER, scoped
+from app.core import filters
 from app.core.db import AnyRow, AnySelect
 from app.core.pagination import MAX_LIMIT, keyset_page
 from app.departments.models import Department
@@ -91,6 +94,111 @@ def patients_page(limit: int, *, search: bool) -> AnySelect:
             )
         )
     return scoped(keyset_page(query, PATIENT_KEY, limit))
+
+
+# What FHIR shows of a doctor or a patient besides his profile: whether his account is
+# active, and since when he is here (the resource's last update: profiles keep no history).
+ACCOUNT_COLUMNS = (User.is_active, User.created_at)
+DOCTOR_RESOURCE_FIELDS = (*DOCTOR_FIELDS, "is_active", "created_at")
+PATIENT_RESOURCE_FIELDS = (*PATIENT_FIELDS, "is_active", "created_at")
+SEARCHES_CACHED = 1024
+
+# The fields searches compare (core.filters): names by their casefolded key (`name`), or
+# exactly as stored (`exact_name`).
+_PERSON_FIELDS: filters.Columns = {
+    "id": User.id,
+    "name": User.full_name_key,
+    "exact_name": User.full_name,
+    "username": User.username_key,
+    "created_at": User.created_at,
+}
+PATIENT_SEARCH_FIELDS: filters.Columns = {
+    **_PERSON_FIELDS,
+    "id": PATIENT_KEY,
+    "birth_date": PatientProfile.date_of_birth,
+    "sex": PatientProfile.sex,
+}
+DOCTOR_SEARCH_FIELDS: filters.Columns = {
+    **_PERSON_FIELDS,
+    "license_number": DoctorProfile.license_number,
+    "department_id": DoctorProfile.department_id,
+}
+
+# One patient with his account's columns (PATIENT_RESOURCE_FIELDS), if the caller may read
+# him. Binds patient_id.
+PATIENT_RESOURCE = scoped(
+    select(*PATIENT_COLUMNS, *ACCOUNT_COLUMNS)
+    .join(PatientProfile, PatientProfile.user_id == User.id)
+    .where(User.id == bindparam("patient_id"), policy.patient_visible(TOKEN_CALLER))
+)
+# One doctor with his account's columns (DOCTOR_RESOURCE_FIELDS). Binds doctor_id.
+DOCTOR_RESOURCE = scoped(
+    select(*DOCTOR_COLUMNS, *ACCOUNT_COLUMNS)
+    .join(DoctorProfile, DoctorProfile.user_id == User.id)
+    .where(User.id == bindparam("doctor_id"), policy.doctors_visible(TOKEN_CALLER))
+)
+
+
+def _patients_matching(criteria: filters.Criteria) -> AnySelect:
+    return (
+        select(*PATIENT_COLUMNS, *ACCOUNT_COLUMNS)
+        .join(PatientProfile, PatientProfile.user_id == User.id)
+        .where(
+            policy.patient_visible(TOKEN_CALLER),
+            *filters.conditions(PATIENT_SEARCH_FIELDS, criteria),
+        )
+    )
+
+
+def _doctors_matching(criteria: filters.Criteria) -> AnySelect:
+    return (
+        select(*DOCTOR_COLUMNS, *ACCOUNT_COLUMNS)
+        .join(DoctorProfile, DoctorProfile.user_id == User.id)
+        .where(
+            policy.doctors_visible(TOKEN_CALLER),
+            *filters.conditions(DOCTOR_SEARCH_FIELDS, criteria),
+        )
+    )
+
+
+@lru_cache(maxsize=SEARCHES_CACHED)
+def patients_search(limit: int, criteria: filters.Criteria) -> AnySelect:
+    """A page of the patients the caller may read that meet `criteria`, rows of
+    PATIENT_RESOURCE_FIELDS. Binds after and the criteria's values."""
+    return scoped(keyset_page(_patients_matching(criteria), PATIENT_KEY, limit))
+
+
+@lru_cache(maxsize=SEARCHES_CACHED)
+def patients_count(criteria: filters.Criteria) -> AnySelect:
+    """How many patients the caller may read meet `criteria`."""
+    return scoped(select(func.count()).select_from(_patients_matching(criteria).subquery()))
+
+
+@lru_cache(maxsize=SEARCHES_CACHED)
+def doctors_search(limit: int, criteria: filters.Criteria) -> AnySelect:
+    """A page of doctors meeting `criteria`, if the caller may read doctors, rows of
+    DOCTOR_RESOURCE_FIELDS. Binds after and the criteria's values."""
+    return scoped(keyset_page(_doctors_matching(criteria), User.id, limit))
+
+
+@lru_cache(maxsize=SEARCHES_CACHED)
+def doctors_count(criteria: filters.Criteria) -> AnySelect:
+    return scoped(select(func.count()).select_from(_doctors_matching(criteria).subquery()))
+
+
+def with_patients(page: FromClause, patient_id: ColumnElement[Any]) -> AnySelect:
+    """The rows of `page`, each followed by its patient's PATIENT_RESOURCE_FIELDS (labelled
+    `subject_<field>`) when the caller may read that patient, else NULLs."""
+    patient = (
+        select(*PATIENT_COLUMNS, *ACCOUNT_COLUMNS)
+        .join(PatientProfile, PatientProfile.user_id == User.id)
+        .where(policy.patient_visible(TOKEN_CALLER))
+        .subquery("patient")
+    )
+    labelled = [patient.c[name].label(f"subject_{name}") for name in PATIENT_RESOURCE_FIELDS]
+    return (
+        select(*page.c, *labelled).select_from(page).outerjoin(patient, patient.c.id == patient_id)
+    )
 
 
 async def get_doctor_row(session: AsyncSession, doctor_id: int) -> AnyRow | None:

@@ -1,21 +1,33 @@
 """Rules for doctors, patients and user activation: who sees which profile, what is audited."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.audit.repository import NewEvent
 from app.auth import repository as auth_repository
 from app.auth.reader import Reader
 from app.core.context import Principal
 from app.core.db import AnyRow, utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.filters import Search
 from app.core.pagination import Page
 from app.users import policy, repository
 from app.users.models import User
 from app.users.schemas import DoctorUpdate
 
 Profile = dict[str, Any]  # a doctor or a patient as the API answers it
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A page of a search, whether more follow, and (when asked) how many match in all."""
+
+    items: list[Profile]
+    more: bool
+    total: int | None = None
 
 
 def _profiles(fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[Profile]:
@@ -32,12 +44,15 @@ async def list_doctors(
     return _profiles(repository.DOCTOR_FIELDS, rows[: page.limit]), len(rows) > page.limit
 
 
-async def get_doctor(reader: Reader, doctor_id: int) -> Profile:
-    scoped = await reader.read(repository.DOCTOR, doctor_id=doctor_id)
+async def get_doctor(reader: Reader, doctor_id: int, *, account: bool = False) -> Profile:
+    """A doctor's profile (staff); with `account`, his account's fields too."""
+    statement = repository.DOCTOR_RESOURCE if account else repository.DOCTOR
+    scoped = await reader.read(statement, doctor_id=doctor_id)
     await reader.require(scoped.caller, policy.STAFF)
     if not scoped.rows:
         raise NotFound("Doctor not found")
-    return dict(zip(repository.DOCTOR_FIELDS, scoped.data(scoped.rows[0]), strict=True))
+    fields = repository.DOCTOR_RESOURCE_FIELDS if account else repository.DOCTOR_FIELDS
+    return dict(zip(fields, scoped.data(scoped.rows[0]), strict=True))
 
 
 def _audit_change(session: AsyncSession, admin: Principal, action: str, user_id: int) -> None:
@@ -69,6 +84,18 @@ async def update_doctor(
     return doctor
 
 
+def patients_shown(caller: Principal, patients: list[Profile]) -> NewEvent:
+    """The one event of a page that shows these patients' profiles."""
+    shown = [patient["id"] for patient in patients]
+    return audit.event_by(
+        caller,
+        action="patient.list",
+        resource_type="patient",
+        resource_id=shown[0] if len(shown) == 1 else None,
+        patients=shown,
+    )
+
+
 async def list_patients(reader: Reader, page: Page, q: str | None) -> tuple[list[Profile], bool]:
     """A page of patients; one event for the page, naming its patients (as every list)."""
     statement = repository.patients_page(page.limit, search=bool(q))
@@ -77,22 +104,50 @@ async def list_patients(reader: Reader, page: Page, q: str | None) -> tuple[list
     await reader.require(scoped.caller, policy.STAFF)
     rows = [scoped.data(row) for row in scoped.rows]
     patients = _profiles(repository.PATIENT_FIELDS, rows[: page.limit])
-    shown = [patient["id"] for patient in patients]
-    if shown:
-        event = audit.event_by(
-            scoped.caller,
-            action="patient.list",
-            resource_type="patient",
-            resource_id=shown[0] if len(shown) == 1 else None,
-            patients=shown,
-        )
-        await reader.publish([event])
+    if patients:
+        await reader.publish([patients_shown(scoped.caller, patients)])
     return patients, len(rows) > page.limit
 
 
-async def get_patient(reader: Reader, patient_id: int) -> Profile:
-    """Staff read any patient's profile; a patient only his own (anyone else's is a 404)."""
-    scoped = await reader.read(repository.PATIENT, patient_id=patient_id)
+async def search_patients(
+    reader: Reader, page: Page, search: Search, *, total: bool = False
+) -> Found:
+    """A page of the patients the caller may read that meet the search (a patient finds
+    at most himself), with their accounts' fields; audited as list_patients."""
+    statement = repository.patients_search(page.limit, search.shape)
+    scoped = await reader.read(statement, after=page.after, **search.values)
+    await reader.require(scoped.caller, policy.PATIENT_READERS)
+    rows = [scoped.data(row) for row in scoped.rows]
+    patients = _profiles(repository.PATIENT_RESOURCE_FIELDS, rows[: page.limit])
+    count = await _count(reader, repository.patients_count(search.shape), search) if total else None
+    if patients:
+        await reader.publish([patients_shown(scoped.caller, patients)])
+    return Found(patients, len(rows) > page.limit, count)
+
+
+async def search_doctors(
+    reader: Reader, page: Page, search: Search, *, total: bool = False
+) -> Found:
+    """A page of the doctors that meet the search, with their accounts' fields (staff)."""
+    statement = repository.doctors_search(page.limit, search.shape)
+    scoped = await reader.read(statement, after=page.after, **search.values)
+    await reader.require(scoped.caller, policy.STAFF)
+    rows = [scoped.data(row) for row in scoped.rows]
+    doctors = _profiles(repository.DOCTOR_RESOURCE_FIELDS, rows[: page.limit])
+    count = await _count(reader, repository.doctors_count(search.shape), search) if total else None
+    return Found(doctors, len(rows) > page.limit, count)
+
+
+async def _count(reader: Reader, statement: Any, search: Search) -> int:
+    scoped = await reader.read(statement, **search.values)
+    return int(scoped.data(scoped.rows[0])[0]) if scoped.rows else 0
+
+
+async def get_patient(reader: Reader, patient_id: int, *, account: bool = False) -> Profile:
+    """Staff read any patient's profile; a patient only his own (anyone else's is a 404).
+    With `account`, the account's fields too (PATIENT_RESOURCE_FIELDS)."""
+    statement = repository.PATIENT_RESOURCE if account else repository.PATIENT
+    scoped = await reader.read(statement, patient_id=patient_id)
     await reader.require(scoped.caller, policy.PATIENT_READERS)
     shown = bool(scoped.rows)
     event = audit.event_by(
@@ -106,7 +161,8 @@ async def get_patient(reader: Reader, patient_id: int) -> Profile:
     await reader.publish([event])
     if not shown:
         raise NotFound("Patient not found")
-    return dict(zip(repository.PATIENT_FIELDS, scoped.data(scoped.rows[0]), strict=True))
+    fields = repository.PATIENT_RESOURCE_FIELDS if account else repository.PATIENT_FIELDS
+    return dict(zip(fields, scoped.data(scoped.rows[0]), strict=True))
 
 
 async def set_active(

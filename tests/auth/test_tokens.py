@@ -430,9 +430,10 @@ async def test_freshness_is_exact_within_one_second(
 async def test_every_api_route_refuses_a_revoked_token(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, app: Any, role: str
 ) -> None:
-    """The /api routes' first dependency checks only the signature: each route must also
-    ask the database (its read's own statement, or a write's first). Logged out, every one
-    is 401, with and without its trailing slash."""
+    """The /api and /fhir routes' first dependency checks only the signature: each route
+    must also ask the database (its read's own statement, or a write's first). Logged out,
+    every one is 401, with and without its trailing slash (FHIR's as an OperationOutcome;
+    its CapabilityStatement is public)."""
     department = await create_department(db)
     makers = {
         "admin": create_admin,
@@ -444,13 +445,19 @@ async def test_every_api_route_refuses_a_revoked_token(
     routes = [
         (context.path_format, context.original_route.methods)
         for context in iter_route_contexts(app.routes)
-        if isinstance(context.original_route, APIRoute) and context.path_format.startswith("/api/")
+        if isinstance(context.original_route, APIRoute)
+        and context.path_format.startswith(("/api/", "/fhir/"))
+        and context.path_format != "/fhir/R4/metadata"
     ]
-    assert len(routes) > 20
+    assert len(routes) > 35
     for template, methods in routes:
         path = re.sub(r"\{[a-z_]+\}", "1", template)
         twin = path.removesuffix("/") if path.endswith("/") else path + "/"
+        body = {} if path.startswith("/api/") else None  # a FHIR search's body is a form
         for method in methods:
             for url in (path, twin):
-                response = await client.request(method, url, headers=tokens.headers, json={})
+                response = await client.request(method, url, headers=tokens.headers, json=body)
                 assert response.status_code == 401, (method, url, response.text)
+                if url.startswith("/fhir/"):
+                    assert response.json()["issue"][0]["code"] == "login"
+                    assert response.headers["WWW-Authenticate"] == "Bearer"

@@ -44,8 +44,9 @@ FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261127"))
 ROLES = ("anonymous", "patient", "doctor", "admin")
 
 # Answers the contract gives to valid-looking input that the schema cannot rule out: 422 for
-# rules beyond the schema (a common password, an unknown patient), 412 for a stale If-Match.
-POSITIVE_DATA_STATUSES = ["2xx", "401", "403", "404", "409", "412", "422", "429"]
+# rules beyond the schema (a common password, an unknown patient), 412 for a stale If-Match,
+# and FHIR's 400 for a search value that is no value (a date, a cursor: strings to a schema).
+POSITIVE_DATA_STATUSES = ["2xx", "400", "401", "403", "404", "409", "412", "422", "429"]
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""FHIR Condition: its router and its mapping from rows."""

@@ -1,0 +1,1 @@
+"""FHIR Organization: its router and its mapping from rows."""

@@ -1,0 +1,1 @@
+"""FHIR Patient: its router and its mapping from rows."""

@@ -1,0 +1,74 @@
+"""FHIR Patient: read and search, as `GET /api/patients/{id}` reads (admins and doctors
+read any patient, a patient himself only), audited as its REST twins."""
+
+from fastapi import Request
+from starlette.responses import Response
+
+from app.auth.dependencies import reader_of
+from app.fhir import bundle, search, systems
+from app.fhir.patient import mapping
+from app.fhir.responses import fhir_response, negotiate, resource_id, resource_response
+from app.fhir.routing import fhir_router, read_route, search_routes
+from app.fhir.search import Param
+from app.users import service
+from app.users.models import casefold_key
+
+router = fhir_router()
+WHO = "Admins and doctors read every patient; a patient only himself (anyone else: 404). Audited."
+ADMINISTRATIVE_GENDER = "http://hl7.org/fhir/administrative-gender"
+
+PARAMS = (
+    search.id_param(),
+    search.last_updated("created_at", "When the patient's account was made"),
+    search.name_param(
+        "Starts a word of the name (case-insensitive); `:contains` anywhere in it; `:exact` "
+        "the whole name, as written",
+        "http://hl7.org/fhir/SearchParameter/Patient-name",
+    ),
+    Param(
+        "identifier",
+        "token",
+        "The username (case-insensitive), as `<username system>|<username>` or alone",
+        search.token("username", casefold_key),
+        "username",
+        definition="http://hl7.org/fhir/SearchParameter/Patient-identifier",
+    ),
+    Param(
+        "birthdate",
+        "date",
+        "Date of birth, with the prefixes eq, ne, gt, ge, lt, le",
+        search.date_value("date"),
+        "birth_date",
+        definition="http://hl7.org/fhir/SearchParameter/individual-birthdate",
+    ),
+    Param(
+        "gender",
+        "token",
+        "female, male, other or unknown",
+        search.token(ADMINISTRATIVE_GENDER),
+        "sex",
+        definition="http://hl7.org/fhir/SearchParameter/individual-gender",
+    ),
+)
+
+
+async def fhir_read_patient(request: Request) -> Response:
+    negotiate(request)
+    patient_id = resource_id(request.path_params["resource_id"])
+    row = await service.get_patient(reader_of(request), patient_id, account=True)
+    return resource_response(request, mapping.patient(row, systems.of_request(request)))
+
+
+async def fhir_search_patients(request: Request) -> Response:
+    known = systems.of_request(request)
+    query = await search.read(request, PARAMS, known.by_name)
+    found = await service.search_patients(
+        reader_of(request), query.page, query.search, total=query.total
+    )
+    patients = [mapping.patient(row, known) for row in found.items]
+    answer = bundle.searchset(request, query, patients, more=found.more, total=found.total)
+    return fhir_response(answer)
+
+
+read_route(router, "Patient", fhir_read_patient, who=WHO)
+search_routes(router, "Patient", fhir_search_patients, PARAMS, who=WHO)

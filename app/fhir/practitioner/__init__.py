@@ -1,0 +1,1 @@
+"""FHIR Practitioner and PractitionerRole: their router and its mapping from rows."""
