@@ -370,7 +370,7 @@ async def load(url: str, size: Size, password_hash: str) -> dict[str, float]:
         started = time.perf_counter()
         await conn.execute("VACUUM (ANALYZE)")
         timings["vacuum_analyze"] = time.perf_counter() - started
-        # The planner's cost of a random page on SSD, as README "Deploying" recommends
+        # The planner's cost of a random page on SSD, as docs/deploying.md recommends
         # (PostgreSQL's default, 4, is a spinning disk's): for the connections to come.
         database = await conn.fetchval("SELECT current_database()")
         await conn.execute(f'ALTER DATABASE "{database}" SET random_page_cost = {RANDOM_PAGE_COST}')

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
     # Per client address (app.core.ratelimit), on top of the per-account lock-out. Generous:
-    # a ward's staff log in from behind one address; see the README for the trade-off.
+    # a ward's staff log in from behind one address; docs/api.md has the trade-off.
     rate_limit_enabled: bool = True
     rate_limit_login: RateSetting = Rate(300, 60)
     rate_limit_refresh: RateSetting = Rate(600, 60)

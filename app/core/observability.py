@@ -4,7 +4,7 @@ Metrics live in each process. With several uvicorn workers on one host, point
 PROMETHEUS_MULTIPROC_DIR at an empty directory (a tmpfs) that the workers share: /metrics then
 sums the counters and histograms of every worker (prometheus-client's multiprocess mode). The
 database pool gauges are always those of the worker that answers the scrape. In Kubernetes, run
-one worker per pod and let Prometheus scrape every pod instead (README, "Deploying").
+one worker per pod and let Prometheus scrape every pod instead (docs/deploying.md, "Metrics").
 
 Services count login refusals with `LOGIN_FAILURES.inc()` and `LOCKOUTS.inc()`; this module
 does not import fastapi, so that they may.
