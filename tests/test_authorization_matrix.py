@@ -1,7 +1,8 @@
 """The whole role matrix of the contract, as one table walked through HTTP.
 
-Every route of the app and every kind of caller has an expected status here (from
-API.md). After each refused write the object is read again from the database to prove
+Every route under /api and /fhir and every kind of caller has an expected status here
+(from API.md); the /auth routes, open to anyone or to any signed-in caller whatever his
+role, are tested in tests/auth and tests/mfa. After each refused write the object is read again from the database to prove
 that nothing changed. A route missing from the table fails `test_every_route_is_covered`.
 """
 
@@ -212,7 +213,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{FHIR}/Organization/_search"): Rule(expect(200, 200, 200, 200, 200, 200)),
 }
 
-# Public or operational routes, outside the /api matrix.
+# Routes that no role decides (public, any signed-in caller, operational): outside the matrix.
 UNCOVERED_PREFIXES = (
     "/auth/",
     "/docs",
