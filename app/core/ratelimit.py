@@ -1,4 +1,5 @@
-"""Limits per client address, for endpoints anyone may call (register, login, refresh).
+"""Limits per client address, for endpoints anyone may call (register, login, refresh, the
+second step of an MFA login).
 
 A route takes `Depends(rate_limit("login", lambda s: s.rate_limit_login))`, or calls
 `enforce` itself when the limit depends on the caller. Each policy allows `limit` requests
