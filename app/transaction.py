@@ -9,7 +9,9 @@ parameters come as a form):
 - `GET /api/audit/verify` is the exception: its walk of the chain is one transaction (one
   snapshot), and its event is recorded in it, as a write's.
 
-POST, PATCH and DELETE (`write_session`, one transaction):
+POST, PATCH and DELETE, one transaction each: `write_unit` for the writes of records,
+departments and emergency grants (Core statements, run on PostgreSQL's driver as the reads'
+are), `write_session` for those of accounts (users, logins, registrations, MFA: the ORM's):
 - their audit events are appended as the transaction's last statement, then it commits;
 - a refusal (401, 403, 404, 429, a wrong current password or second-factor code) commits
   too: what the request recorded about it (its events, a failed login counted, a login
@@ -25,16 +27,21 @@ A write's audit append locks the chain head: taken as the transaction's last sta
 lock is held only until the commit that follows it.
 """
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from asyncpg import exceptions as driver_errors  # type: ignore[import-untyped]
+from sqlalchemy import exc
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql import ClauseElement
 
 from app.audit import repository as audit_repository
 from app.audit.repository import NewEvent
-from app.core import db
+from app.core import compiled, db
+from app.core.context import Principal
 from app.core.errors import (
     Forbidden,
     IncorrectCode,
@@ -49,9 +56,16 @@ REFUSALS = (Unauthorized, Forbidden, NotFound, TooManyRequests, IncorrectPasswor
 _PENDING = "audit_events"
 
 
-def pending_events(session: AsyncSession) -> list[NewEvent]:
+class Unit(Protocol):
+    """A write's transaction, a session or a `Write`: what it records goes in its `info`."""
+
+    @property
+    def info(self) -> dict[str, Any]: ...
+
+
+def pending_events(unit: Unit) -> list[NewEvent]:
     """The events a write has recorded so far: appended when it commits."""
-    events: list[NewEvent] = session.info.setdefault(_PENDING, [])
+    events: list[NewEvent] = unit.info.setdefault(_PENDING, [])
     return events
 
 
@@ -117,3 +131,88 @@ def read_binds(state: Any) -> ReadBinds:
             binds = ReadBinds(db.autocommit(bind), bind)
         state.read_binds = binds
     return binds
+
+
+@dataclass(eq=False, slots=True)
+class Write:
+    """A domain write's transaction: its Core statements, its caller (once the token is
+    checked), and the events it records. On PostgreSQL reached directly, the statements run
+    on the driver (core.compiled, as the reads'); else on a SQLAlchemy connection. Either
+    way a failed constraint raises SQLAlchemy's IntegrityError, so that the domains and the
+    error handlers know one kind."""
+
+    connection: Any  # asyncpg's, when `driver`; else a SQLAlchemy AsyncConnection
+    dialect: Dialect
+    driver: bool
+    info: dict[str, Any] = field(default_factory=dict)
+    caller: Principal | None = None
+
+    @property
+    def principal(self) -> Principal:
+        assert self.caller is not None, "the route's dependency sets the caller"
+        return self.caller
+
+    async def one(self, statement: ClauseElement, values: Mapping[str, Any]) -> Any:
+        """The statement's first row as a tuple (or None)."""
+        if not self.driver:
+            return (await self.connection.execute(statement, values)).first()
+        try:
+            rows = await compiled.fetch(self.connection, statement, self.dialect, values)
+        except driver_errors.IntegrityConstraintViolationError as error:
+            raise exc.IntegrityError(str(statement), None, error) from error
+        return rows[0] if rows else None
+
+    async def scalar(self, statement: ClauseElement, values: Mapping[str, Any]) -> Any:
+        row = await self.one(statement, values)
+        return None if row is None else row[0]
+
+    async def _append(self) -> None:
+        events: Sequence[NewEvent] = self.info.pop(_PENDING, [])
+        if not events:
+            return
+        if self.driver:
+            await audit_repository.append_on_driver(self.connection, self.dialect, events)
+        else:
+            await audit_repository.append(self.connection, events)
+
+
+@asynccontextmanager
+async def write_unit(state: Any) -> AsyncIterator[Write]:
+    """A domain write's transaction, ended as `write_session` ends a session's: committed
+    (its events appended last) on success and on a refusal, else rolled back."""
+    bind = state.sessionmaker.kw["bind"]
+    driver = bind.dialect.name == "postgresql" and not state.settings.db_pgbouncer
+    if driver:
+        async with db.driver_connection(bind) as connection:
+            # Inside a test's transaction (a lent connection) this is a savepoint.
+            transaction = connection.transaction()
+            await transaction.start()
+            async with _ending(Write(connection, bind.dialect, True), transaction) as write:
+                yield write
+        return
+    if isinstance(bind, AsyncEngine):
+        async with bind.connect() as connection, connection.begin() as transaction:
+            async with _ending(Write(connection, bind.dialect, False), transaction) as write:
+                yield write
+        return
+    async with bind.begin_nested() as transaction:  # a connection lent by a test
+        async with _ending(Write(bind, bind.dialect, False), transaction) as write:
+            yield write
+
+
+@asynccontextmanager
+async def _ending(write: Write, transaction: Any) -> AsyncIterator[Write]:
+    """Commit `transaction` (a driver's or SQLAlchemy's) on success and on a refusal, with
+    the events appended first; roll it back on any other error."""
+    try:
+        yield write
+    except REFUSALS:
+        await write._append()
+        await transaction.commit()
+        raise
+    except BaseException:
+        write.info.pop(_PENDING, None)
+        await transaction.rollback()
+        raise
+    await write._append()
+    await transaction.commit()

@@ -18,7 +18,7 @@ from app.core.context import Principal, RequestMeta
 from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.core.pagination import Page
-from app.transaction import pending_events
+from app.transaction import Unit, pending_events
 
 if TYPE_CHECKING:  # the reader records its refusals through this module
     from app.auth.reader import Reader
@@ -103,7 +103,7 @@ def forbidden_event(actor: Principal) -> NewEvent:
 
 
 def record(
-    session: AsyncSession,
+    unit: Unit,
     *,
     meta: RequestMeta,
     actor: Principal | None = None,
@@ -114,7 +114,7 @@ def record(
 ) -> None:
     """Queue one event in this write's transaction: committed with it, or rolled back
     with it (a refusal's events are committed: see app/transaction.py)."""
-    pending_events(session).append(
+    pending_events(unit).append(
         new_event(
             meta=meta,
             actor_id=actor.id if actor else actor_id,
@@ -127,7 +127,7 @@ def record(
 
 
 def record_by(
-    session: AsyncSession,
+    unit: Unit,
     actor: Principal,
     *,
     action: str,
@@ -135,7 +135,7 @@ def record_by(
     **subject: Unpack[Subject],
 ) -> None:
     """`record` for an authenticated caller."""
-    pending_events(session).append(
+    pending_events(unit).append(
         event_by(actor, action=action, resource_type=resource_type, **subject)
     )
 

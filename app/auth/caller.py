@@ -13,6 +13,7 @@ answers who is asking and what he may see. Writes run it alone, first, in their
 transaction (`repository.caller`).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from sqlalchemy import (
 
 from app.auth.mfa.models import TotpCredential
 from app.auth.models import RevokedToken, TokenFamily
+from app.core.context import Principal, RequestMeta
 from app.core.db import AnyCompound, AnySelect
 from app.core.security import TokenClaims
 from app.users.models import DoctorProfile, Role, User
@@ -69,6 +71,24 @@ CALLER_ROW = (
     )
 )
 CALLER = CALLER_ROW.cte("caller")
+
+
+def principal_of(row: Sequence[Any], claims: TokenClaims, meta: RequestMeta) -> Principal:
+    """The caller from the first columns of a row (CALLER_COLUMNS' order), with what his
+    token says of the login."""
+    return Principal(
+        id=row[0],
+        role=row[1],
+        username=row[2],
+        full_name=row[3],
+        department_id=row[4],
+        token_jti=claims.jti,
+        token_family=claims.family,
+        token_expires_at=claims.expires_at,
+        meta=meta,
+        mfa_enabled=bool(row[5]),
+        amr=claims.amr,
+    )
 
 
 def params(claims: TokenClaims) -> dict[str, Any]:

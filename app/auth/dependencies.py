@@ -1,7 +1,7 @@
 """Who is calling: the bearer token checked against the database, and role requirements."""
 
-from collections.abc import Awaitable, Callable, Collection
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -17,6 +17,7 @@ from app.core.dependencies import SessionDep, request_meta
 from app.core.errors import Forbidden, Unauthorized
 from app.core.routing import APIRouter
 from app.core.security import InvalidToken, TokenClaims, decode_token
+from app.transaction import Write
 
 TOKEN_URL = "/auth/login/"
 SCHEME = "OAuth2PasswordBearer"  # the name Swagger's Authorize dialog shows
@@ -55,31 +56,26 @@ async def _caller(claims: TokenClaims, session: AsyncSession, request: Request) 
     # On the session's connection: a Core statement needs none of the ORM's machinery.
     connection = await session.connection()
     row = (await connection.execute(caller.CALLER_ROW, caller.params(claims))).one_or_none()
+    return _principal(claims, row, request)
+
+
+def _principal(claims: TokenClaims, row: Any, request: Request) -> Principal:
+    """The caller from his `caller.CALLER_ROW` row (401 without one)."""
     if row is None:
         raise Unauthorized()
-    request.state.user_id = row.caller_id  # for the access log line
-    return Principal(
-        id=row.caller_id,
-        role=row.caller_role,
-        username=row.caller_username,
-        full_name=row.caller_full_name,
-        department_id=row.caller_department_id,
-        token_jti=claims.jti,
-        token_family=claims.family,
-        token_expires_at=claims.expires_at,
-        meta=request_meta(request),
-        mfa_enabled=bool(row.caller_mfa),
-        amr=claims.amr,
-    )
+    request.state.user_id = row[0]  # for the access log line
+    return caller.principal_of(row, claims, request_meta(request))
 
 
-def _with_second_factor(session: AsyncSession, principal: Principal, request: Request) -> Principal:
+def _with_second_factor(
+    unit: transaction.Unit, principal: Principal, request: Request
+) -> Principal:
     """The caller, if he has the second factor his role requires (403, audited, when he
     must enrol or log in with a code first: auth.mfa.policy)."""
     required = request.app.state.settings.mfa_required_roles
     missing = mfa_policy.second_factor_missing(principal, required)
     if missing:
-        transaction.pending_events(session).append(mfa_policy.refusal_event(principal))
+        transaction.pending_events(unit).append(mfa_policy.refusal_event(principal))
         raise mfa_policy.SecondFactorRequired(missing)
     return principal
 
@@ -120,11 +116,11 @@ async def get_optional_principal(
 OptionalUser = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-def check_role(session: AsyncSession, principal: Principal, roles: Collection[str]) -> Principal:
+def check_role(unit: transaction.Unit, principal: Principal, roles: Collection[str]) -> Principal:
     """403 (audited) unless the caller's role, as the database has it, is one of `roles`."""
     if principal.role not in roles:
         audit.record_by(
-            session,
+            unit,
             principal,
             action="access.forbidden",
             resource_type="endpoint",
@@ -142,6 +138,25 @@ def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     check.__name__ = f"require_{'_or_'.join(roles)}"
     return check
 
+
+def writer(*roles: str) -> Callable[[TokenClaims, Request], AsyncIterator[Write]]:
+    """A domain write's transaction (`transaction.write_unit`), its caller checked in it
+    first: one of `roles`, with the second factor his role requires."""
+
+    async def write(claims: ClaimsDep, request: Request) -> AsyncIterator[Write]:
+        async with transaction.write_unit(request.app.state) as unit:
+            row = await unit.one(caller.CALLER_ROW, caller.params(claims))
+            principal = _with_second_factor(unit, _principal(claims, row, request), request)
+            unit.caller = check_role(unit, principal, roles)
+            yield unit
+
+    write.__name__ = f"{'_or_'.join(roles)}_write"
+    return write
+
+
+# scope="function": the transaction ends (commit or rollback) before the response is sent.
+AdminWrite = Annotated[Write, Depends(writer("admin"), scope="function")]
+DoctorWrite = Annotated[Write, Depends(writer("doctor"), scope="function")]
 
 RequireAdmin = Annotated[Principal, Depends(require_role("admin"))]
 RequireDoctor = Annotated[Principal, Depends(require_role("doctor"))]

@@ -55,19 +55,7 @@ class Reader:
             raise Unauthorized()
         first = rows[0]
         self.state["user_id"] = first[0]
-        principal = Principal(
-            id=first[0],
-            role=first[1],
-            username=first[2],
-            full_name=first[3],
-            department_id=first[4],
-            token_jti=self.claims.jti,
-            token_family=self.claims.family,
-            token_expires_at=self.claims.expires_at,
-            meta=self.meta,
-            mfa_enabled=bool(first[5]),
-            amr=self.claims.amr,
-        )
+        principal = caller.principal_of(first, self.claims, self.meta)
         if not self.enrolling:
             missing = mfa_policy.second_factor_missing(principal, self.mfa_required_roles)
             if missing:

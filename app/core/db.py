@@ -137,7 +137,8 @@ def _unavailable_is_disconnect(context: ExceptionContext) -> None:
 @asynccontextmanager
 async def driver_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterator[Any]:
     """An asyncpg connection of the pool, for a statement compiled ahead (core.compiled):
-    nothing here begins a transaction, so each statement commits on its own. Given a
+    nothing here begins a transaction (a write begins its own: transaction.write_unit), so
+    each statement commits on its own. Given a
     connection instead of an engine (tests hold one in a transaction they roll back), the
     statement runs in it.
 
@@ -163,6 +164,11 @@ async def driver_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterato
         raise ConnectionError(f"database unavailable: {type(error).__name__}") from error
     finally:
         if isinstance(bind, AsyncEngine):
+            driver = pooled.driver_connection
+            if driver is not None and driver.is_in_transaction():
+                # A transaction neither committed nor rolled back (its end failed or was
+                # cancelled): the connection must not serve another request.
+                await greenlet_spawn(pooled.invalidate)
             await greenlet_spawn(pooled.close)  # back to the pool (closed if invalidated)
 
 

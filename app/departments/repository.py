@@ -5,16 +5,27 @@ token's caller (auth.caller.scoped)."""
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, exists, func, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 
 from app.auth.caller import TOKEN_CALLER, scoped
 from app.core import filters
-from app.core.db import AnySelect
+from app.core.db import AnySelect, utcnow
 from app.core.pagination import MAX_LIMIT, keyset_page
 from app.departments import policy
 from app.departments.models import Department
 from app.records.models import PatientRecord
+from app.transaction import Write
 from app.users import repository as users
 from app.users.models import DoctorProfile, casefold_key
 
@@ -97,34 +108,72 @@ def patients_page(limit: int) -> AnySelect:
     return _in_department(keyset_page(query, users.PATIENT_KEY, limit))
 
 
-async def get(session: AsyncSession, department_id: int) -> Department | None:
-    return await session.get(Department, department_id)
+# The writes: Core statements in the write's transaction (transaction.Write).
+
+# Whether another department has the name (casefolded). Binds name_key, other_than (or NULL).
+_NAME_TAKEN = select(
+    exists().where(
+        Department.name_key == bindparam("name_key"),
+        Department.id.is_distinct_from(bindparam("other_than", type_=BigInteger)),
+    )
+)
+
+_CREATE = (
+    insert(Department)
+    .values(
+        {name: bindparam(name) for name in (*FIELDS[1:], "name_key", "created_at")},
+    )
+    .returning(*DEPARTMENT_COLUMNS)
+)
+
+_IN_USE = exists().where(DoctorProfile.department_id == _DEPARTMENT_ID) | exists().where(
+    PatientRecord.department_id == _DEPARTMENT_ID
+)
+# An empty department deleted (nothing returned when it has doctors or records, or is none).
+_DELETE = (
+    delete(Department).where(Department.id == _DEPARTMENT_ID, ~_IN_USE).returning(Department.id)
+)
+_FOUND = select(Department.id).where(Department.id == _DEPARTMENT_ID)
+_ONE = select(*DEPARTMENT_COLUMNS).where(Department.id == _DEPARTMENT_ID)
 
 
-async def name_taken(session: AsyncSession, name: str, other_than: int | None = None) -> bool:
-    condition = Department.name_key == casefold_key(name)
-    if other_than is not None:
-        condition = condition & (Department.id != other_than)
-    return bool(await session.scalar(select(exists().where(condition))))
+async def name_taken(write: Write, name: str, other_than: int | None = None) -> bool:
+    values = {"name_key": casefold_key(name), "other_than": other_than}
+    return bool(await write.scalar(_NAME_TAKEN, values))
 
 
-async def add(session: AsyncSession, department: Department) -> Department:
-    session.add(department)
-    await session.flush()
-    return department
+async def create(write: Write, fields: dict[str, Any]) -> dict[str, Any]:
+    values = {**fields, "name_key": casefold_key(fields["name"]), "created_at": utcnow()}
+    return dict(zip(FIELDS, await write.one(_CREATE, values), strict=True))
 
 
-async def flush(session: AsyncSession) -> None:
-    await session.flush()
+@lru_cache(maxsize=32)
+def _update(fields: frozenset[str]) -> Any:
+    """The department with `fields` changed (its name's key with its name). Binds
+    department_id and new_<field> for each field."""
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in sorted(fields)}
+    if "name" in fields:
+        values["name_key"] = bindparam("new_name_key")
+    changed = update(Department).where(Department.id == _DEPARTMENT_ID).values(values)
+    return changed.returning(*DEPARTMENT_COLUMNS)
 
 
-async def in_use(session: AsyncSession, department_id: int) -> bool:
-    """Whether any doctor or record belongs to the department (one round trip)."""
-    doctors = exists().where(DoctorProfile.department_id == department_id)
-    records = exists().where(PatientRecord.department_id == department_id)
-    return bool(await session.scalar(select(doctors | records)))
+async def change(
+    write: Write, department_id: int, changes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The department changed, or None when there is none."""
+    values = {"department_id": department_id, **{f"new_{k}": v for k, v in changes.items()}}
+    if "name" in changes:
+        values["new_name_key"] = casefold_key(changes["name"])
+    statement = _update(frozenset(changes)) if changes else _ONE
+    row = await write.one(statement, values)
+    return None if row is None else dict(zip(FIELDS, row, strict=True))
 
 
-async def delete(session: AsyncSession, department: Department) -> None:
-    await session.delete(department)
-    await session.flush()
+async def delete_empty(write: Write, department_id: int) -> bool | None:
+    """True once deleted; False when doctors or records belong to it; None when there is
+    no such department."""
+    values = {"department_id": department_id}
+    if await write.one(_DELETE, values) is not None:
+        return True
+    return False if await write.one(_FOUND, values) is not None else None

@@ -4,8 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Request, Response, status
 
-from app.auth.dependencies import RequireAdmin, protected_router, reader_of
-from app.core.dependencies import SessionDep
+from app.auth.dependencies import AdminWrite, protected_router, reader_of
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, errors, json_response
 from app.departments import service
@@ -51,10 +50,8 @@ async def get_department(department_id: DepartmentId, request: Request) -> Respo
     response_model=DepartmentPublic,
     responses=errors(401, 403, 409),
 )
-async def create_department(
-    caller: RequireAdmin, session: SessionDep, data: DepartmentCreate
-) -> Any:
-    return await service.create_department(session, caller, data)
+async def create_department(write: AdminWrite, data: DepartmentCreate) -> Any:
+    return await service.create_department(write, data)
 
 
 @router.patch(
@@ -66,12 +63,9 @@ async def create_department(
     responses=errors(401, 403, 404, 409),
 )
 async def update_department(
-    caller: RequireAdmin,
-    session: SessionDep,
-    department_id: DepartmentId,
-    changes: DepartmentUpdate,
+    write: AdminWrite, department_id: DepartmentId, changes: DepartmentUpdate
 ) -> Any:
-    return await service.update_department(session, caller, department_id, changes)
+    return await service.update_department(write, department_id, changes)
 
 
 @router.delete(
@@ -82,10 +76,8 @@ async def update_department(
     response_class=Response,
     responses=errors(401, 403, 404, 409),
 )
-async def delete_department(
-    caller: RequireAdmin, session: SessionDep, department_id: DepartmentId
-) -> Response:
-    await service.delete_department(session, caller, department_id)
+async def delete_department(write: AdminWrite, department_id: DepartmentId) -> Response:
+    await service.delete_department(write, department_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -4,7 +4,6 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.auth.reader import Reader
@@ -13,8 +12,8 @@ from app.core.errors import Conflict, NotFound
 from app.core.filters import Search
 from app.core.pagination import Page
 from app.departments import policy, repository
-from app.departments.models import Department
 from app.departments.schemas import DepartmentCreate, DepartmentUpdate
+from app.transaction import Write
 from app.users import repository as users
 from app.users.service import Found
 
@@ -58,62 +57,51 @@ async def search_departments(
     return Found(rows[: page.limit], len(rows) > page.limit, count)
 
 
-async def _department(session: AsyncSession, department_id: int) -> Department:
-    department = await repository.get(session, department_id)
-    if department is None:
-        raise NotFound("Department not found")
-    return department
-
-
-def _audit_change(session: AsyncSession, admin: Principal, action: str, department_id: int) -> None:
+def _audit_change(write: Write, action: str, department_id: int) -> None:
     audit.record_by(
-        session,
-        admin,
+        write,
+        write.principal,
         action=action,
         resource_type="department",
         resource_id=department_id,
     )
 
 
-async def create_department(
-    session: AsyncSession, admin: Principal, data: DepartmentCreate
-) -> Department:
-    if await repository.name_taken(session, data.name):
+async def create_department(write: Write, data: DepartmentCreate) -> Item:
+    if await repository.name_taken(write, data.name):
         raise Conflict(NAME_TAKEN)
     try:
-        department = await repository.add(session, Department(**data.model_dump()))
+        department = await repository.create(write, data.model_dump())
     except IntegrityError:  # the same name created concurrently
         raise Conflict(NAME_TAKEN) from None
-    _audit_change(session, admin, "department.create", department.id)
+    _audit_change(write, "department.create", department["id"])
     return department
 
 
-async def update_department(
-    session: AsyncSession, admin: Principal, department_id: int, changes: DepartmentUpdate
-) -> Department:
-    department = await _department(session, department_id)
+async def update_department(write: Write, department_id: int, changes: DepartmentUpdate) -> Item:
     fields = changes.model_dump(exclude_unset=True)
-    if "name" in fields and await repository.name_taken(session, fields["name"], department_id):
+    if "name" in fields and await repository.name_taken(write, fields["name"], department_id):
         raise Conflict(NAME_TAKEN)
-    for name, value in fields.items():
-        setattr(department, name, value)
     try:
-        await repository.flush(session)
-    except IntegrityError:
+        department = await repository.change(write, department_id, fields)
+    except IntegrityError:  # the name taken concurrently
         raise Conflict(NAME_TAKEN) from None
-    _audit_change(session, admin, "department.update", department_id)
+    if department is None:
+        raise NotFound("Department not found")
+    _audit_change(write, "department.update", department_id)
     return department
 
 
-async def delete_department(session: AsyncSession, admin: Principal, department_id: int) -> None:
-    department = await _department(session, department_id)
-    if await repository.in_use(session, department_id):
-        raise Conflict("Doctors or records still belong to this department")
+async def delete_department(write: Write, department_id: int) -> None:
     try:
-        await repository.delete(session, department)
+        deleted = await repository.delete_empty(write, department_id)
     except IntegrityError:  # a doctor or record joined it meanwhile
-        raise Conflict("Doctors or records still belong to this department") from None
-    _audit_change(session, admin, "department.delete", department_id)
+        deleted = False
+    if deleted is None:
+        raise NotFound("Department not found")
+    if not deleted:
+        raise Conflict("Doctors or records still belong to this department")
+    _audit_change(write, "department.delete", department_id)
 
 
 async def _people(

@@ -2,9 +2,9 @@
 
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import bindparam
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BigInteger, String, bindparam, exists, insert
 from sqlalchemy.sql import select
 
 from app.audit.policy import trail_visible
@@ -13,27 +13,52 @@ from app.auth.caller import TOKEN_CALLER, scoped
 from app.core.db import AnySelect, UTCDateTime
 from app.core.pagination import MAX_LIMIT, written
 from app.emergency.models import EmergencyGrant
+from app.transaction import Write
+from app.users.models import Role, User
+
+GRANTED_FIELDS = ("id", "patient_id", "doctor_id", "reason", "created_at", "expires_at")
+
+# A grant, made only if `patient_id` is a patient's: one statement checks and inserts.
+_CREATE = (
+    insert(EmergencyGrant)
+    .from_select(
+        list(GRANTED_FIELDS[1:]),
+        select(
+            bindparam("patient_id", type_=BigInteger),
+            bindparam("doctor_id", type_=BigInteger),
+            bindparam("reason", type_=String),
+            bindparam("created_at", type_=UTCDateTime),
+            bindparam("expires_at", type_=UTCDateTime),
+        ).where(
+            exists().where(
+                User.id == bindparam("patient_id", type_=BigInteger),
+                User.role == Role.PATIENT.value,
+            )
+        ),
+    )
+    .returning(*(getattr(EmergencyGrant, name) for name in GRANTED_FIELDS))
+)
 
 
 async def create(
-    session: AsyncSession,
+    write: Write,
     *,
     patient_id: int,
     doctor_id: int,
     reason: str,
     created_at: datetime,
     expires_at: datetime,
-) -> EmergencyGrant:
-    grant = EmergencyGrant(
-        patient_id=patient_id,
-        doctor_id=doctor_id,
-        reason=reason,
-        created_at=created_at,
-        expires_at=expires_at,
-    )
-    session.add(grant)
-    await session.flush()
-    return grant
+) -> dict[str, Any] | None:
+    """The grant, or None when `patient_id` is no patient's."""
+    values = {
+        "patient_id": patient_id,
+        "doctor_id": doctor_id,
+        "reason": reason,
+        "created_at": created_at,
+        "expires_at": expires_at,
+    }
+    row = await write.one(_CREATE, values)
+    return None if row is None else dict(zip(GRANTED_FIELDS, row, strict=True))
 
 
 GRANT_COLUMNS = (

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Path, Request, Response
 
-from app.auth.dependencies import RequireDoctor, protected_router, reader_of
-from app.core.dependencies import SessionDep, SettingsDep
+from app.auth.dependencies import DoctorWrite, protected_router, reader_of
+from app.core.dependencies import SettingsDep
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, errors
 from app.emergency import service
@@ -34,14 +34,12 @@ router = protected_router("emergency")
 async def open_emergency_access(
     patient_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: EmergencyAccessCreate,
-    doctor: RequireDoctor,
-    session: SessionDep,
+    write: DoctorWrite,
     settings: SettingsDep,
     response: Response,
 ) -> EmergencyGrantPublic:
     grant = await service.open_grant(
-        session,
-        doctor,
+        write,
         patient_id=patient_id,
         reason=body.reason,
         minutes=settings.emergency_access_minutes,

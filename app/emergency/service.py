@@ -14,74 +14,60 @@ from datetime import timedelta
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.audit import service as audit
 from app.audit.policy import TRAIL_READERS
 from app.audit.repository import NEWEST
 from app.auth.mfa.policy import SecondFactorRequired, step_up_missing
 from app.auth.reader import Reader
-from app.core.context import Principal
 from app.core.db import utcnow
-from app.core.errors import Forbidden, NotFound
+from app.core.errors import NotFound
 from app.core.pagination import Page
 from app.emergency import repository
-from app.emergency.models import EmergencyGrant
-from app.users import repository as users_repository
+from app.transaction import Write
 
 
 async def open_grant(
-    session: AsyncSession,
-    doctor: Principal,
-    *,
-    patient_id: int,
-    reason: str,
-    minutes: int,
-    mfa_required_roles: Collection[str],
-) -> EmergencyGrant:
-    if not doctor.is_doctor:
-        raise Forbidden()
+    write: Write, *, patient_id: int, reason: str, minutes: int, mfa_required_roles: Collection[str]
+) -> dict[str, Any]:
+    doctor = write.principal
     # Before the patient is looked up: the refusal says nothing about the id.
     missing = step_up_missing(doctor, mfa_required_roles)
     if missing:
-        audit.record_by(
-            session,
-            doctor,
-            action="emergency.grant",
-            resource_type="patient",
-            resource_id=patient_id,
-            outcome=audit.Outcome.DENIED,
-        )
+        _refused(write, patient_id)
         raise SecondFactorRequired(missing)
-    if not await users_repository.is_patient(session, patient_id):
-        audit.record_by(
-            session,
-            doctor,
-            action="emergency.grant",
-            resource_type="patient",
-            resource_id=patient_id,
-            outcome=audit.Outcome.DENIED,
-        )
-        raise NotFound("Patient not found")
     now = utcnow()
     grant = await repository.create(
-        session,
+        write,
         patient_id=patient_id,
         doctor_id=doctor.id,
         reason=reason,
         created_at=now,
         expires_at=now + timedelta(minutes=minutes),
     )
+    if grant is None:
+        _refused(write, patient_id)
+        raise NotFound("Patient not found")
     audit.record_by(
-        session,
+        write,
         doctor,
         action="emergency.grant",
         resource_type="emergency_grant",
-        resource_id=grant.id,
+        resource_id=grant["id"],
         patient_id=patient_id,
-        emergency_grant_id=grant.id,
+        emergency_grant_id=grant["id"],
     )
     return grant
+
+
+def _refused(write: Write, patient_id: int) -> None:
+    audit.record_by(
+        write,
+        write.principal,
+        action="emergency.grant",
+        resource_type="patient",
+        resource_id=patient_id,
+        outcome=audit.Outcome.DENIED,
+    )
 
 
 async def review_grants(reader: Reader, page: Page) -> tuple[list[dict[str, Any]], bool]:

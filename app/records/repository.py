@@ -5,6 +5,7 @@ Reads are statements built once (per page size), joined to the token's caller
 run in the request's transaction, scoped to the writing doctor's department.
 """
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +25,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.caller import TOKEN_CALLER, CallerRef, scoped
 from app.core import filters
@@ -32,6 +32,7 @@ from app.core.db import AnyCompound, AnySelect, UTCDateTime
 from app.core.pagination import MAX_LIMIT, keyset_page, written
 from app.records import policy
 from app.records.models import PatientRecord, PatientRecordVersion
+from app.transaction import Write
 from app.users import repository as users
 from app.users.models import Role, User
 
@@ -214,18 +215,19 @@ _CREATE = (
 )
 
 
-async def create(session: AsyncSession, values: dict[str, Any]) -> Record | None:
+async def create(write: Write, values: dict[str, Any]) -> Record | None:
     """The new record, or None when `patient_id` is no patient's."""
-    row = (await (await session.connection()).execute(_CREATE, values)).one_or_none()
+    row = await write.one(_CREATE, values)
     return None if row is None else dict(zip(FIELDS, row, strict=True))
 
 
 @lru_cache(maxsize=256)
-def _update(fields: frozenset[str], versioned: bool) -> Any:
+def _update(fields: frozenset[str], versions: int | None) -> Any:
     """A doctor's change of `fields` to a record of his department, made only if it changes
-    anything (and, `versioned`, only from one of the `versions` given): the next version,
+    anything (and, given a number of `versions`, only from one of those given): the next version,
     kept by the database. Binds record_id, caller_department_id, author_id, now, new_<field>
-    for each field (and versions)."""
+    for each field (and if_match_0, if_match_1...: one parameter each, so that the statement
+    compiles once for the driver)."""
     changed = or_(
         *(
             getattr(PatientRecord, name).is_distinct_from(bindparam(f"new_{name}"))
@@ -233,36 +235,40 @@ def _update(fields: frozenset[str], versioned: bool) -> Any:
         )
     )
     conditions = [PatientRecord.id == _RECORD_ID, policy.writable(WRITER), changed]
-    if versioned:
-        conditions.append(PatientRecord.version.in_(bindparam("versions", expanding=True)))
+    if versions is not None:
+        conditions.append(
+            PatientRecord.version.in_([bindparam(f"if_match_{n}") for n in range(versions)])
+        )
     values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in sorted(fields)}
     values |= {
         "author_id": bindparam("author_id"),
         "updated_at": NOW,
         "version": PatientRecord.version + 1,
     }
-    # Run on the session's connection, not through the ORM: no objects to synchronise.
     return update(PatientRecord).where(*conditions).values(values).returning(*RECORD_COLUMNS)
 
 
 async def change(
-    session: AsyncSession, record_id: int, changes: dict[str, Any], values: dict[str, Any]
+    write: Write,
+    record_id: int,
+    changes: dict[str, Any],
+    values: dict[str, Any],
+    versions: Sequence[int] | None = None,
 ) -> Record | None:
     """The record's next version with `changes`, or None when nothing was changed (not
-    his department's, not one of the versions given, or every field as it is)."""
-    statement = _update(frozenset(changes), "versions" in values)
+    his department's, not one of the `versions` given, or every field as it is)."""
+    statement = _update(frozenset(changes), None if versions is None else len(versions))
     bound = {**values, "record_id": record_id, **{f"new_{k}": v for k, v in changes.items()}}
-    row = (await (await session.connection()).execute(statement, bound)).one_or_none()
+    bound |= {f"if_match_{n}": version for n, version in enumerate(versions or ())}
+    row = await write.one(statement, bound)
     return None if row is None else dict(zip(FIELDS, row, strict=True))
 
 
 _WRITABLE = select(*RECORD_COLUMNS).where(PatientRecord.id == _RECORD_ID, policy.writable(WRITER))
 
 
-async def get_writable(
-    session: AsyncSession, department_id: int | None, record_id: int
-) -> Record | None:
+async def get_writable(write: Write, department_id: int | None, record_id: int) -> Record | None:
     """The record as it is, if the doctor of `department_id` may write it."""
     values = {"record_id": record_id, "caller_department_id": department_id}
-    row = (await (await session.connection()).execute(_WRITABLE, values)).one_or_none()
+    row = await write.one(_WRITABLE, values)
     return None if row is None else dict(zip(FIELDS, row, strict=True))

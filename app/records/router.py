@@ -4,8 +4,7 @@ from typing import Annotated
 
 from fastapi import Header, Path, Query, Request, Response, status
 
-from app.auth.dependencies import RequireDoctor, protected_router, reader_of
-from app.core.dependencies import SessionDep
+from app.auth.dependencies import DoctorWrite, protected_router, reader_of
 from app.core.pagination import PageDep, page_response
 from app.core.responses import MAX_ID, errors, json_response
 from app.records import service
@@ -55,8 +54,8 @@ async def list_records(
         201: {"description": "Created", "headers": ETAG_HEADER},
     },
 )
-async def create_record(caller: RequireDoctor, session: SessionDep, data: RecordCreate) -> Response:
-    record = await service.create_record(session, caller, data)
+async def create_record(write: DoctorWrite, data: RecordCreate) -> Response:
+    record = await service.create_record(write, data)
     headers = {
         **_record_headers(record["version"]),
         "Location": f"/api/patient_records/{record['id']}",
@@ -92,8 +91,7 @@ async def get_record(record_id: RecordId, request: Request) -> Response:
     },
 )
 async def update_record(
-    caller: RequireDoctor,
-    session: SessionDep,
+    write: DoctorWrite,
     record_id: RecordId,
     changes: RecordUpdate,
     if_match: Annotated[
@@ -101,7 +99,7 @@ async def update_record(
         Header(max_length=200, description='The version the change is based on, as "3"'),
     ] = None,
 ) -> Response:
-    record = await service.update_record(session, caller, record_id, changes, if_match)
+    record = await service.update_record(write, record_id, changes, if_match)
     return json_response(record, headers=_record_headers(record["version"]))
 
 

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.audit import service as audit
 from app.auth.reader import Reader, Scoped
 from app.core.context import Principal
@@ -18,6 +16,7 @@ from app.core.pagination import Page
 from app.records import policy, repository
 from app.records.repository import Record
 from app.records.schemas import RecordCreate, RecordUpdate
+from app.transaction import Write
 from app.users import repository as users_repository
 from app.users import service as users_service
 
@@ -45,9 +44,9 @@ def parse_if_match(value: str | None) -> set[int] | None:
     return versions
 
 
-def _audited(session: AsyncSession, principal: Principal, action: str, record: Record) -> None:
+def _audited(write: Write, principal: Principal, action: str, record: Record) -> None:
     audit.record_by(
-        session,
+        write,
         principal,
         action=action,
         resource_type="record",
@@ -56,8 +55,8 @@ def _audited(session: AsyncSession, principal: Principal, action: str, record: R
     )
 
 
-def _denied(session: AsyncSession, principal: Principal, action: str, record_id: int) -> None:
-    audit.record_by(session, principal, **_refusal(action, record_id))
+def _denied(write: Write, principal: Principal, action: str, record_id: int) -> None:
+    audit.record_by(write, principal, **_refusal(action, record_id))
 
 
 def _refusal(action: str, record_id: int) -> dict[str, Any]:
@@ -231,7 +230,8 @@ async def get_history(
     return current_version, versions[: page.limit], len(versions) > page.limit
 
 
-async def create_record(session: AsyncSession, principal: Principal, data: RecordCreate) -> Record:
+async def create_record(write: Write, data: RecordCreate) -> Record:
+    principal = write.principal
     if principal.department_id is None:
         raise Conflict("You belong to no department, so you cannot write records")
     values = {
@@ -240,22 +240,22 @@ async def create_record(session: AsyncSession, principal: Principal, data: Recor
         "author_id": principal.id,
         "now": utcnow(),
     }
-    record = await repository.create(session, values)
+    record = await repository.create(write, values)
     if record is None:
         raise InvalidInput(("body", "patient_id"), "Unknown patient")
-    _audited(session, principal, "record.create", record)
+    _audited(write, principal, "record.create", record)
     return record
 
 
 async def update_record(
-    session: AsyncSession,
-    principal: Principal,
+    write: Write,
     record_id: int,
     changes: RecordUpdate,
     if_match: str | None,
 ) -> Record:
     """Only a doctor of the record's department writes it (an emergency grant never does).
     A change that leaves every field as it is makes no version: the record is only read."""
+    principal = write.principal
     accepted = parse_if_match(if_match)
     fields = changes.model_dump(exclude_unset=True)
     values: dict[str, Any] = {
@@ -263,19 +263,22 @@ async def update_record(
         "author_id": principal.id,
         "now": utcnow(),
     }
-    if accepted is not None:
-        values["versions"] = sorted(accepted)
-    updated = await repository.change(session, record_id, fields, values) if fields else None
+    versions = None if accepted is None else sorted(accepted)
+    # An If-Match that names no version (weak or malformed) matches nothing: a 412 below.
+    changing = bool(fields) and versions != []
+    updated = (
+        await repository.change(write, record_id, fields, values, versions) if changing else None
+    )
     if updated is not None:
-        _audited(session, principal, "record.update", updated)
+        _audited(write, principal, "record.update", updated)
         return updated
     # Nothing was written: the record is not his department's, its version is not one
     # If-Match names, or the change would leave it as it is.
-    record = await repository.get_writable(session, principal.department_id, record_id)
+    record = await repository.get_writable(write, principal.department_id, record_id)
     if record is None:
-        _denied(session, principal, "record.update", record_id)
+        _denied(write, principal, "record.update", record_id)
         raise NotFound("Record not found")
     if accepted is not None and record["version"] not in accepted:
         raise PreconditionFailed()
-    _audited(session, principal, "record.read", record)
+    _audited(write, principal, "record.read", record)
     return record
