@@ -122,7 +122,7 @@ SIZE ?= both
 BENCH_SERVER ?= postgresql://postgres@127.0.0.1:5432/postgres
 bench: $(DEV_DEPS)
 	$(if $(PROFILE),$(BIN)/python -m pip install --quiet py-spy)
-	$(BIN)/python -m bench.run --size $(SIZE) --server $(BENCH_SERVER) $(if $(REUSE),--reuse) $(if $(PROFILE),--profile)
+	$(BIN)/python -m bench.run --size $(SIZE) --server $(BENCH_SERVER) $(if $(REUSE),--reuse) $(if $(PROFILE),--profile) $(if $(QUICK),--quick)
 
 # Reliability suites (tests/reliability, tests/fuzz) on the PostgreSQL server of
 # TEST_DATABASE_URL: hostile input, concurrency, several processes, database faults (a private

@@ -9,20 +9,19 @@ the other seed, and the median of those ratios is the verdict: a machine that sp
 or slows down over the phase moves both runs of a pair alike.
 """
 
-import json
 import secrets
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import servers, wrk
-from bench.seed import PASSWORD, database_url, server_url
+from bench.seed import database_url, server_url
 
 if TYPE_CHECKING:
     from bench.run import Fixture
 
-ROUNDS = 5
-LOADS = (wrk.Load(2, 32, 5), wrk.Load(1, 1, 5))  # 3 s single-connection runs were the noisiest
+ROUNDS = 3
+LOADS = (wrk.Load(2, 32, 4),)
 POOL = {"DB_POOL_SIZE": "8", "DB_MAX_OVERFLOW": "0"}  # two APIs share the server's connections
 LIMIT = 0.15
 
@@ -30,7 +29,8 @@ LIMIT = 0.15
 def interleaved(
     fixtures: dict[str, "Fixture"], server: str, app_dir: Path, work: Path
 ) -> dict[str, Any]:
-    from bench.run import _request, targets
+    from bench.run import _login
+    from bench.targets import targets
 
     work.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
@@ -49,16 +49,15 @@ def interleaved(
             )
         for api in apis.values():
             servers.wait_ready(api)
-        tokens = {}
-        for size, api in apis.items():
-            status, body = _request(
-                api.base + "/auth/login/",
-                body=json.dumps({"username": fixtures[size].doctor_username, "password": PASSWORD}),
+        tokens = {
+            (size, caller): _login(api.base, username)
+            for size, api in apis.items()
+            for caller, username in (
+                ("doctor", fixtures[size].doctor_username),
+                ("admin", fixtures[size].admin_username),
             )
-            if status != 200:
-                raise RuntimeError(f"login on the {size} seed answered {status}")
-            tokens[size] = json.loads(body)["access_token"]
-        plans = {size: [t for t in targets(f) if t.server == "api"] for size, f in fixtures.items()}
+        }
+        plans = {size: [t for t in targets(f) if t.flat] for size, f in fixtures.items()}
         names = [t.name for t in plans["small"]]
         samples: dict[tuple[str, int, str], list[wrk.Result]] = {}
         print("\n[flat] small and large seeds served side by side, runs alternated", flush=True)
@@ -69,11 +68,11 @@ def interleaved(
                     for size in order:
                         api = apis[size]
                         target = plans[size][index]
-                        headers = {"Authorization": f"Bearer {tokens[size]}"}
+                        headers = {"Authorization": f"Bearer {tokens[size, target.caller]}"}
                         args = wrk.command(
                             api.base + target.path,
                             load,
-                            headers=headers if target.body is None else {},
+                            headers=headers,
                             method=target.method,
                             body=target.body,
                             content_type=target.content_type,

@@ -16,6 +16,12 @@ def _ratio(row: dict[str, Any]) -> str:
     return f"**{row['ratio']:.2f}** × ({row['ceiling']})" if row["ratio"] is not None else "—"
 
 
+def _target(row: dict[str, Any]) -> str:
+    if row.get("target") is None:
+        return "—"
+    return f"{row['target']} {'met' if row.get('met') else '**not met**'}"
+
+
 def _db_cpu(row: dict[str, Any]) -> str:
     db = row.get("db_cpu_ms_per_request")  # absent from runs before it was measured
     return "—" if db is None else f"{db:.2f}"
@@ -26,13 +32,14 @@ def size_table(data: dict[str, Any]) -> str:
         f"#### {data['size']} seed ({data['fixture']['records']:,} records, "
         f"{data['fixture']['users']:,} users), run {data['timestamp']}",
         "",
-        "| endpoint | conns | ratio to ceiling | req/s | p50 ms | p99 ms | errors | CPU ms/req "
-        "| DB CPU ms/req |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| endpoint | conns | ratio to ceiling | target | req/s | p50 ms | p99 ms | errors "
+        "| CPU ms/req | DB CPU ms/req |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in data["table"]:
         lines.append(
-            f"| {row['endpoint']} | {row['connections']} | {_ratio(row)} | {row['rps']:.0f} | "
+            f"| {row['endpoint']} | {row['connections']} | {_ratio(row)} | {_target(row)} | "
+            f"{row['rps']:.0f} | "
             f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['errors']} | "
             f"{row['cpu_ms_per_request']:.2f} | {_db_cpu(row)} |"
         )

@@ -18,7 +18,8 @@ class Load:
     seconds: int
 
 
-HEAVY = Load(threads=2, connections=32, seconds=10)
+HEAVY = Load(threads=2, connections=32, seconds=6)
+QUICK = Load(threads=2, connections=32, seconds=2)  # `--quick`: the harness itself checked
 SINGLE = Load(threads=1, connections=1, seconds=5)
 # wrk's own default (2 s) counts a slow answer as a socket error and drops its latency;
 # 32 concurrent logins (argon2, tens of ms of CPU each, on 2 cores) legitimately take
@@ -104,15 +105,31 @@ def parse(output: str) -> Result:
     )
 
 
+COUNTER = "{n}"  # in a body: a value no other request of the run sends
+
+
 def _lua(method: str, body: str | None, content_type: str | None) -> str:
     def quote(value: str) -> str:
         return "[==[" + value + "]==]"
 
     lines = [f"wrk.method = {quote(method)}"]
-    if body is not None:
-        lines.append(f"wrk.body = {quote(body)}")
     if content_type:
         lines.append(f'wrk.headers["Content-Type"] = {quote(content_type)}')
+    if body is not None and COUNTER in body:
+        # Each thread has its own Lua state: its number keeps the threads' values apart.
+        head, tail = body.split(COUNTER, 1)
+        lines += [
+            "local threads = 0",
+            "function setup(thread) threads = threads + 1; thread:set('tid', threads) end",
+            "local n = 0",
+            "function request()",
+            "  n = n + 1",
+            f"  local body = {quote(head)} .. tid .. '-' .. n .. {quote(tail)}",
+            "  return wrk.format(nil, nil, nil, body)",
+            "end",
+        ]
+    elif body is not None:
+        lines.append(f"wrk.body = {quote(body)}")
     return "\n".join(lines) + "\n"
 
 
