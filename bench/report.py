@@ -1,6 +1,8 @@
-"""The latest results as Markdown (for the README): `python -m bench.report`."""
+"""The latest results as Markdown: `python -m bench.report` (every table), with `--readme`
+the README's one table (both seeds side by side)."""
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,40 @@ def flat_table(comparison: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def readme_table(small: dict[str, Any], large: dict[str, Any]) -> str:
+    """One row per endpoint (32 connections): its ratio on each seed, its target, CPU."""
+
+    def rows(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {r["endpoint"]: r for r in data["table"] if r["connections"] == 32}
+
+    on_small, on_large = rows(small), rows(large)
+    lines = [
+        "| endpoint, 32 connections | target | small seed | large seed "
+        "| worker / PostgreSQL CPU ms per request (small) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+
+    def cell(row: dict[str, Any] | None) -> str:
+        if row is None:
+            return "—"
+        rps = f"{row['rps']:,.0f} req/s"
+        if row.get("ratio") is None:
+            return rps
+        mark = "" if row.get("met") is not False else " ✘"
+        return f"**{row['ratio']:.2f}** × ({row['ceiling']}){mark}, {rps}"
+
+    for name, row in on_small.items():
+        target = f"{row['target']} ×" if row.get("target") is not None else "—"
+        cpu = f"{row['cpu_ms_per_request']:.2f} / {_db_cpu(row)}"
+        lines.append(f"| `{name}` | {target} | {cell(row)} | {cell(on_large.get(name))} | {cpu} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    small, large = _load("latest-small.json"), _load("latest-large.json")
+    if "--readme" in sys.argv and small and large:
+        print(readme_table(small, large))
+        return
     parts = []
     for size in ("small", "large"):
         data = _load(f"latest-{size}.json")
