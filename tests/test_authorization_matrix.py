@@ -2,8 +2,9 @@
 
 Every route under /api and /fhir and every kind of caller has an expected status here
 (from API.md); the /auth routes, open to anyone or to any signed-in caller whatever his
-role, are tested in tests/auth and tests/mfa. After each refused write the object is read again from the database to prove
-that nothing changed. A route missing from the table fails `test_every_route_is_covered`.
+role, are tested in tests/auth and tests/mfa. After each refused write the object is read
+again from the database to prove that nothing changed. A route missing from the table
+fails `test_every_route_is_covered`.
 """
 
 from collections.abc import Awaitable, Callable
