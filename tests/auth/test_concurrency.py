@@ -1,4 +1,5 @@
-"""Races decided by the database, with real commits: registrations and the lock-out count."""
+"""Races decided by the database, against a live server with real commits: registrations and
+the lock-out count."""
 
 import asyncio
 
@@ -6,7 +7,8 @@ from sqlalchemy import func, select
 
 from app.auth.models import LoginFailure
 from app.users.models import User
-from tests.auth.conftest import Live, registration
+from tests.auth.conftest import registration
+from tests.live import Live
 
 ATTEMPTS = 20
 

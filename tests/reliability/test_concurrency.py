@@ -1,26 +1,20 @@
-"""Concurrency on PostgreSQL: racing requests against one app with a real engine and real
+"""Concurrency on PostgreSQL: racing requests against one live server with real
 commits (a fresh database, not the rolled-back test transaction). Exactly one writer wins a
 version race, exactly one registration takes a username, the lock-out counts every failure
 exactly once, and concurrent record writes lose nothing."""
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.auth.models import LoginFailure
-from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker
-from app.main import create_app
 from app.records.models import PatientRecord, PatientRecordVersion
 from app.users.models import User
-from tests.conftest import make_settings
 from tests.factories import (
     DEFAULT_PASSWORD,
     create_admin,
@@ -30,50 +24,18 @@ from tests.factories import (
     create_record,
     tokens_for,
 )
+from tests.live import Live, race, start
 
 pytestmark = pytest.mark.postgres_only  # row locks and real concurrency
 
 RACERS = 20
 
 
-@dataclass
-class Live:
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    http: httpx.AsyncClient
-
-    async def scalar(self, query: Any) -> Any:
-        async with self.sessionmaker() as session:
-            return await session.scalar(query)
-
-
 @pytest.fixture
-async def live(fresh_database_url: Callable[[], Any]) -> AsyncIterator[Live]:
-    settings = make_settings(await fresh_database_url(), db_pool_size=RACERS, db_max_overflow=5)
-    engine = create_engine(settings)
-    app = create_app(settings)
-    app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield Live(settings, engine, app.state.sessionmaker, http)
-    await engine.dispose()
-
-
-async def race(*requests: Any) -> list[httpx.Response]:
-    """Start every request before any may finish."""
-    gate = asyncio.Event()
-
-    async def run(request: Any) -> httpx.Response:
-        await gate.wait()
-        response: httpx.Response = await request
-        return response
-
-    tasks = [asyncio.create_task(run(request)) for request in requests]
-    await asyncio.sleep(0)
-    gate.set()
-    return list(await asyncio.gather(*tasks))
+async def live(fresh_database_url: Callable[[], Any], tmp_path: Path) -> AsyncIterator[Live]:
+    url = await fresh_database_url()
+    async with await start(url, tmp_path, db_pool_size=RACERS, db_max_overflow=5) as server:
+        yield server
 
 
 def statuses(responses: list[httpx.Response]) -> Counter[int]:
@@ -90,7 +52,7 @@ async def test_concurrent_patches_with_one_if_match_have_one_winner(live: Live) 
 
     responses = await race(
         *(
-            live.http.patch(
+            live.client.patch(
                 f"/api/patient_records/{record.id}",
                 json={"diagnosis": f"Diagnosis {n}"},
                 headers=headers,
@@ -111,7 +73,7 @@ async def test_concurrent_patches_with_one_if_match_have_one_winner(live: Live) 
     assert versions == 2
     stored = await live.scalar(select(PatientRecord).where(PatientRecord.id == record.id))
     assert (stored.version, stored.diagnosis) == (2, winner.json()["diagnosis"])
-    history = await live.http.get(f"/api/patient_records/{record.id}/history", headers=headers)
+    history = await live.client.get(f"/api/patient_records/{record.id}/history", headers=headers)
     assert [item["version"] for item in history.json()] == [1, 2]
 
 
@@ -119,7 +81,7 @@ async def test_concurrent_registrations_of_one_username_have_one_winner(live: Li
     spellings = ["racer", "Racer", "RACER", "rAcEr"]
     responses = await race(
         *(
-            live.http.post(
+            live.client.post(
                 "/auth/register/",
                 json={
                     "username": spellings[n % len(spellings)],
@@ -146,7 +108,7 @@ async def test_concurrent_wrong_passwords_are_counted_exactly(live: Live) -> Non
 
     responses = await race(
         *(
-            live.http.post("/auth/login/", json={"username": "lockme", "password": f"wrong {n}"})
+            live.client.post("/auth/login/", json={"username": "lockme", "password": f"wrong {n}"})
             for n in range(RACERS)
         )
     )
@@ -161,7 +123,7 @@ async def test_concurrent_wrong_passwords_are_counted_exactly(live: Live) -> Non
         select(LoginFailure.failures).where(LoginFailure.username_key == "lockme")
     )
     assert failures == limit
-    right = await live.http.post(
+    right = await live.client.post(
         "/auth/login/", json={"username": patient.username, "password": DEFAULT_PASSWORD}
     )
     assert right.status_code == 429
@@ -180,7 +142,7 @@ async def test_concurrent_record_writes_lose_nothing(live: Live) -> None:
 
     created = await race(
         *(
-            live.http.post(
+            live.client.post(
                 "/api/patient_records/",
                 json={"patient_id": patients[n % 3].id, "diagnosis": f"Case {n}"},
                 headers=headers[n % 2],
@@ -197,7 +159,7 @@ async def test_concurrent_record_writes_lose_nothing(live: Live) -> None:
 
     updated = await race(
         *(
-            live.http.patch(
+            live.client.patch(
                 f"/api/patient_records/{record_id}",
                 json={"notes": "second look"},
                 headers=headers[n % 2],
@@ -208,6 +170,6 @@ async def test_concurrent_record_writes_lose_nothing(live: Live) -> None:
     assert statuses(updated) == {200: writes}
     assert await live.scalar(select(func.count()).select_from(PatientRecordVersion)) == 2 * writes
 
-    verify = await live.http.get("/api/audit/verify", headers=admin_headers)
+    verify = await live.client.get("/api/audit/verify", headers=admin_headers)
     assert verify.status_code == 200
     assert verify.json()["ok"] is True
