@@ -175,10 +175,11 @@ async def client(app: Any, sessionmaker: Any) -> AsyncIterator[httpx.AsyncClient
 @pytest.fixture
 async def live(fresh_database_url: Callable[[], Any], tmp_path: Path) -> AsyncIterator["Live"]:
     """The app served by a uvicorn process of its own on a new database, committing for
-    real (races)."""
+    real (races): a pool in which each of 20 racers holds a connection at once."""
     from tests.live import start
 
-    async with await start(await fresh_database_url(), tmp_path) as server:
+    url = await fresh_database_url()
+    async with await start(url, tmp_path, db_pool_size=20, db_max_overflow=5) as server:
         yield server
 
 
