@@ -125,7 +125,7 @@ bench: $(DEV_DEPS)
 	$(BIN)/python -m bench.run --size $(SIZE) --server $(BENCH_SERVER) $(if $(REUSE),--reuse) $(if $(PROFILE),--profile) $(if $(QUICK),--quick)
 
 # Reliability suites (tests/reliability, tests/fuzz) on the PostgreSQL server of
-# TEST_DATABASE_URL: hostile input, concurrency, several processes, database faults (a private
+# TEST_DATABASE_URL: hostile input, several processes, database faults (a private
 # cluster), pool exhaustion, graceful shutdown, and a bounded schema fuzz (FUZZ_EXAMPLES=5).
 RELIABILITY_DB ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 .PHONY: reliability fuzz soak

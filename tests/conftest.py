@@ -9,7 +9,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -28,6 +28,9 @@ from app import migrations
 from app.core.config import Settings
 from app.core.db import create_engine
 from app.main import create_app
+
+if TYPE_CHECKING:
+    from tests.live import Live
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET_KEY = "test-" + "k" * 40
@@ -167,6 +170,17 @@ async def client(app: Any, sessionmaker: Any) -> AsyncIterator[httpx.AsyncClient
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+@pytest.fixture
+async def live(fresh_database_url: Callable[[], Any], tmp_path: Path) -> AsyncIterator["Live"]:
+    """The app served by a uvicorn process of its own on a new database, committing for
+    real (races): a pool in which each of 20 racers holds a connection at once."""
+    from tests.live import start
+
+    url = await fresh_database_url()
+    async with await start(url, tmp_path, db_pool_size=20, db_max_overflow=5) as server:
+        yield server
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from app.auth.mfa.keys import MfaKeys
 from app.auth.mfa.models import RecoveryCode, TotpCredential
 from app.auth.tokens import issue_login
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.security import PASSWORD, hash_password_sync
 from app.departments.models import Department
 from app.records.models import PatientRecord
@@ -195,6 +195,34 @@ async def enrol_confirmed(
         )
     await session.commit()
     return Factor(secret, shown)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    department: str
+    doctor_username: str
+    password: str
+    diagnosis: str
+
+
+async def seed(database_url: str) -> Seeded:
+    """A department, a doctor with a known password, a patient and one record, committed
+    (for a live server's database)."""
+    from tests.conftest import make_settings
+
+    engine = create_engine(make_settings(database_url))
+    try:
+        async with create_sessionmaker(engine)() as session:
+            department = await create_department(session, name="Cardiology ward")
+            doctor = await create_doctor(session, department)
+            patient = await create_patient(session)
+            diagnosis = "Atrial fibrillation, rate controlled"
+            await create_record(
+                session, patient=patient, doctor=doctor, department=department, diagnosis=diagnosis
+            )
+            return Seeded(department.name, doctor.username, DEFAULT_PASSWORD, diagnosis)
+    finally:
+        await engine.dispose()
 
 
 def _test_settings() -> Settings:

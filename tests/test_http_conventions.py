@@ -13,8 +13,8 @@ from app.core.config import Settings
 from app.core.routing import all_routes
 from app.main import create_app
 from tests.conftest import make_settings
-from tests.factories import DEFAULT_PASSWORD, create_admin
-from tests.ops.servers import live_server, seed
+from tests.factories import DEFAULT_PASSWORD, create_admin, seed
+from tests.live import start
 from tests.records.world import World, build_world
 
 SCHEMA: dict[str, Any] = create_app(make_settings("sqlite+aiosqlite:///:memory:")).openapi()
@@ -214,26 +214,26 @@ async def test_head_on_a_live_server(fresh_database_url: Any, tmp_path: Path) ->
     """What `curl -I` and a HEAD health check send, to uvicorn serving the app."""
     url = await fresh_database_url()
     seeded = await seed(url)
-    with live_server(url, tmp_path) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            credentials = {"username": seeded.doctor_username, "password": seeded.password}
-            login = await http.post("/auth/login/", json=credentials)
-            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            [record] = (await http.get("/api/patient_records/", headers=headers)).json()
-            paths = ["/healthz", "/readyz", "/docs", "/openapi.json", "/auth/me"]
-            paths += [
-                "/api/department/",
-                "/api/patient_records/",
-                f"/api/patient_records/{record['id']}",
-            ]
-            for path in [*paths, "/metrics"]:
-                get = await http.get(path, headers=headers)
-                head = await http.head(path, headers=headers)
-                assert head.status_code == get.status_code == 200, path
-                assert head.content == b"", path
-                assert head.headers.get("ETag") == get.headers.get("ETag"), path
-                if path in paths:  # the metrics change with every request
-                    assert head.headers["Content-Length"] == get.headers["Content-Length"], path
+    async with await start(url, tmp_path) as live:
+        http = live.client
+        credentials = {"username": seeded.doctor_username, "password": seeded.password}
+        login = await http.post("/auth/login/", json=credentials)
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        [record] = (await http.get("/api/patient_records/", headers=headers)).json()
+        paths = ["/healthz", "/readyz", "/docs", "/openapi.json", "/auth/me"]
+        paths += [
+            "/api/department/",
+            "/api/patient_records/",
+            f"/api/patient_records/{record['id']}",
+        ]
+        for path in [*paths, "/metrics"]:
+            get = await http.get(path, headers=headers)
+            head = await http.head(path, headers=headers)
+            assert head.status_code == get.status_code == 200, path
+            assert head.content == b"", path
+            assert head.headers.get("ETag") == get.headers.get("ETag"), path
+            if path in paths:  # the metrics change with every request
+                assert head.headers["Content-Length"] == get.headers["Content-Length"], path
 
 
 # ---- 405 and Allow ----------------------------------------------------------------------

@@ -16,8 +16,7 @@ from app.core.db import create_engine, create_sessionmaker
 from tests.audit.helpers import event_ids, tamper, write_events
 from tests.conftest import make_settings
 from tests.factories import DEFAULT_PASSWORD, create_admin, tokens_for
-from tests.ops.servers import live_server
-from tests.records.world import live_app
+from tests.live import start
 
 INSERTED = (
     "INSERT INTO audit_events (at, actor_id, action, resource_type, outcome, hash) "
@@ -50,13 +49,13 @@ async def ordinary_requests(http: httpx.AsyncClient, headers: dict[str, str]) ->
 
 @pytest.mark.parametrize("how", list(TAMPERING))
 async def test_verify_names_the_tampered_event_and_the_next_requests_are_served(
-    fresh_database_url: Callable[[], Any], how: str
+    fresh_database_url: Callable[[], Any], tmp_path: Path, how: str
 ) -> None:
     url = await fresh_database_url()
-    async with live_app(url, db_pool_size=1, db_pool_timeout=3) as live:
+    async with await start(url, tmp_path, db_pool_size=1, db_pool_timeout=3) as live:
         async with live.sessionmaker() as session:
             admin = await create_admin(session)
-            headers = (await tokens_for(session, make_settings(url), admin)).headers
+            headers = (await tokens_for(session, live.settings, admin)).headers
             await write_events(session, 5)
             before = await event_ids(session)
         await tamper(url, TAMPERING[how], id=before[2], hash="f" * 64)
@@ -89,15 +88,14 @@ async def test_on_a_live_server_with_a_pool_of_one_connection(
         await engine.dispose()
     await tamper(url, TAMPERING["altered"], id=ids[2])
 
-    with live_server(url, tmp_path, DB_POOL_SIZE="1", DB_POOL_TIMEOUT="3") as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            login = await http.post(
-                "/auth/login/", json={"username": admin.username, "password": DEFAULT_PASSWORD}
-            )
-            assert login.status_code == 200, login.text
-            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            response = await http.get("/api/audit/verify", headers=headers)
-            assert response.status_code == 200, response.text
-            assert response.json() == {"ok": False, "first_bad_event_id": ids[2]}
-            statuses = await ordinary_requests(http, headers)
-            assert statuses == [200, 200, 201, 200, 404, 200, 200, 409, 200, 404]
+    async with await start(url, tmp_path, db_pool_size=1, db_pool_timeout=3) as live:
+        login = await live.client.post(
+            "/auth/login/", json={"username": admin.username, "password": DEFAULT_PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        response = await live.client.get("/api/audit/verify", headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"ok": False, "first_bad_event_id": ids[2]}
+        statuses = await ordinary_requests(live.client, headers)
+        assert statuses == [200, 200, 201, 200, 404, 200, 200, 409, 200, 404]

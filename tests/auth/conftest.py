@@ -1,22 +1,18 @@
-"""Helpers of the authentication tests: payloads, logins, forged tokens, a committing app."""
+"""Helpers of the authentication tests: payloads, logins, forged tokens."""
 
 import base64
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 from jose import jwt
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
-from app.main import create_app
-from tests.conftest import TEST_SECRET_KEY, make_settings
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import DEFAULT_PASSWORD, unique
 
 GOOD_PASSWORD = "plum orchard at dusk 42"
@@ -85,19 +81,3 @@ async def events(db: AsyncSession, action: str) -> list[AuditEvent]:
         select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
     )
     return list(result)
-
-
-@dataclass
-class Live:
-    client: httpx.AsyncClient
-    sessionmaker: async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def live(fresh_database_url: Callable[[], Any]) -> AsyncIterator[Live]:
-    """The app on a database of its own, committing for real (concurrency tests)."""
-    app = create_app(make_settings(await fresh_database_url()))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield Live(http, app.state.sessionmaker)

@@ -1,4 +1,5 @@
-"""Races decided by the database, with real commits: registrations and the lock-out count."""
+"""Races decided by the database, against a live server with real commits: registrations,
+the lock-out count, refresh-token reuse, a password change among refreshes and logins."""
 
 import asyncio
 
@@ -6,50 +7,60 @@ from sqlalchemy import func, select
 
 from app.auth.models import LoginFailure
 from app.users.models import User
-from tests.auth.conftest import Live, registration
+from tests.auth.conftest import registration
+from tests.live import Live, race
 
 ATTEMPTS = 20
 
 
 async def test_concurrent_registrations_of_one_username(live: Live) -> None:
     """Every request passes the pre-check at once; the unique constraint decides: one 201."""
+    spellings = ["racer", "Racer", "RACER", "rAcEr"]
     payloads = [
-        registration(username="Racer" if index % 2 else "RACER", email=f"racer{index}@example.org")
+        registration(username=spellings[index % len(spellings)], email=f"racer{index}@example.org")
         for index in range(ATTEMPTS)
     ]
-    responses = await asyncio.gather(
+    responses = await race(
         *(live.client.post("/auth/register/", json=payload) for payload in payloads)
     )
     statuses = sorted(response.status_code for response in responses)
-    assert statuses == [201] + [409] * (ATTEMPTS - 1), statuses
-    async with live.sessionmaker() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(User).where(User.username_key == "racer")
-        )
+    assert statuses == [201] + [409] * (ATTEMPTS - 1), [r.text for r in responses]
+    count = await live.scalar(
+        select(func.count()).select_from(User).where(User.username_key == "racer")
+    )
     assert count == 1
 
 
 async def test_concurrent_wrong_passwords_count_exactly(live: Live) -> None:
     payload = registration()
     assert (await live.client.post("/auth/register/", json=payload)).status_code == 201
-    responses = await asyncio.gather(
+    limit = live.settings.login_max_failures
+    responses = await race(
         *(
             live.client.post(
                 "/auth/login/",
-                json={"username": payload["username"], "password": "definitely wrong 1"},
+                json={"username": payload["username"], "password": f"definitely wrong {index}"},
             )
-            for _ in range(ATTEMPTS)
+            for index in range(ATTEMPTS)
         )
     )
     statuses = sorted(response.status_code for response in responses)
-    assert statuses == [401] * 5 + [429] * (ATTEMPTS - 5), statuses
-    async with live.sessionmaker() as session:
-        failures = await session.scalar(
-            select(LoginFailure.failures).where(
-                LoginFailure.username_key == payload["username"].casefold()
-            )
+    assert statuses == [401] * limit + [429] * (ATTEMPTS - limit), statuses
+    assert all(
+        int(response.headers["Retry-After"]) > 0
+        for response in responses
+        if response.status_code == 429
+    )
+    failures = await live.scalar(
+        select(LoginFailure.failures).where(
+            LoginFailure.username_key == payload["username"].casefold()
         )
-    assert failures == 5
+    )
+    assert failures == limit
+    right = await live.client.post(
+        "/auth/login/", json={"username": payload["username"], "password": payload["password"]}
+    )
+    assert right.status_code == 429
 
 
 async def test_concurrent_uses_of_one_refresh_token(live: Live) -> None:

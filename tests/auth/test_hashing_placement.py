@@ -6,7 +6,7 @@ The hasher is the real one; these tests only look at where and when it is called
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -16,9 +16,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core import security
-from app.main import create_app
-from tests.auth.conftest import Live, bearer, registration
-from tests.conftest import make_settings
+from tests.auth.conftest import bearer, registration
+from tests.live import Live, start
+
+
+@pytest.fixture
+async def live(fresh_database_url: Callable[[], Any]) -> AsyncIterator[Live]:
+    """The app in this process: the hasher these tests watch is patched here."""
+    async with await start(await fresh_database_url(), in_process=True) as app:
+        yield app
 
 
 async def test_the_dummy_hash_is_made_off_the_event_loop(
@@ -45,8 +51,7 @@ async def test_the_dummy_hash_is_made_off_the_event_loop(
 
 async def test_start_up_prepares_the_dummy_hash(fresh_database_url: Any) -> None:
     security._dummy_hash.cache_clear()
-    app = create_app(make_settings(await fresh_database_url()))
-    async with app.router.lifespan_context(app):
+    async with await start(await fresh_database_url(), in_process=True):
         assert security._dummy_hash.cache_info().currsize == 1  # before any login
 
 
@@ -122,8 +127,7 @@ async def test_a_password_change_hashes_without_holding_row_locks(
     wrong = {**credentials, "password": "wrong password 1"}
     assert (await live.client.post("/auth/login/", json=wrong)).status_code == 401
 
-    url = str(live.sessionmaker.kw["bind"].url.render_as_string(hide_password=False))
-    locks = Locks(url, asyncio.get_running_loop())
+    locks = Locks(live.database_url, asyncio.get_running_loop())
     key = payload["username"].casefold()
     hasher = ObservedHasher(security._passwords, lambda: locks.free(user["id"], key))
     monkeypatch.setattr(security, "_passwords", hasher)

@@ -1,7 +1,6 @@
 """Departments: the admin's create, update and delete; doctors and patients of one."""
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.departments.models import Department
-from tests.conftest import make_settings
 from tests.factories import (
     create_admin,
     create_department,
@@ -20,7 +18,8 @@ from tests.factories import (
     create_record,
     tokens_for,
 )
-from tests.records.world import World, build_world, count, events, live_app, next_page
+from tests.live import Live
+from tests.records.world import World, build_world, count, events, next_page
 
 DEPARTMENTS = "/api/department/"
 
@@ -306,24 +305,18 @@ async def test_department_patients_are_for_doctors_only(
     assert await events(db, "department.patients") == []
 
 
-async def test_concurrent_creates_of_one_name_have_one_winner(
-    fresh_database_url: Callable[[], Any],
-) -> None:
-    url = await fresh_database_url()
-    async with live_app(url) as live:
-        async with live.sessionmaker() as session:
-            admin = await create_admin(session)
-            headers = (await tokens_for(session, make_settings(url), admin)).headers
-        names = ["Radiology" if index % 2 else "RADIOLOGY" for index in range(10)]
-        responses = await asyncio.gather(
-            *(live.client.post(DEPARTMENTS, json={"name": n}, headers=headers) for n in names)
+async def test_concurrent_creates_of_one_name_have_one_winner(live: Live) -> None:
+    async with live.sessionmaker() as session:
+        admin = await create_admin(session)
+        headers = (await tokens_for(session, live.settings, admin)).headers
+    names = ["Radiology" if index % 2 else "RADIOLOGY" for index in range(10)]
+    responses = await asyncio.gather(
+        *(live.client.post(DEPARTMENTS, json={"name": n}, headers=headers) for n in names)
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] + [409] * 9, statuses
+    async with live.sessionmaker() as session:
+        stored = await session.scalar(
+            select(func.count()).select_from(Department).where(Department.name_key == "radiology")
         )
-        statuses = sorted(response.status_code for response in responses)
-        assert statuses == [201] + [409] * 9, statuses
-        async with live.sessionmaker() as session:
-            stored = await session.scalar(
-                select(func.count())
-                .select_from(Department)
-                .where(Department.name_key == "radiology")
-            )
-        assert stored == 1
+    assert stored == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.test_swagger import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from tests.ops.servers import live_server
+from tests.live import start
 
 
 async def test_redoc_renders_the_reference_offline(
@@ -35,7 +35,7 @@ async def test_redoc_renders_the_reference_offline(
         if response.status >= 400:
             failed.append(f"{response.status} {response.url}")
 
-    with live_server(database_url, tmp_path) as base_url:
+    async with await start(database_url, tmp_path) as live:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -45,7 +45,7 @@ async def test_redoc_renders_the_reference_offline(
                 await page.route("**/*", loopback_only)
                 page.on("response", record_failure)
                 page.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
-                await page.goto(f"{base_url}/redoc")
+                await page.goto(f"{live.url}/redoc")
 
                 await expect(page.locator("h1").first).to_contain_text(
                     "Hospital Management System API"

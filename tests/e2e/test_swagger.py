@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.ops.servers import live_server, seed
+from tests.factories import seed
+from tests.live import start
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE / "artifacts"
@@ -44,7 +45,7 @@ async def test_doctor_authorizes_and_lists_records_in_swagger_ui(
     seeded = await seed(database_url)
     ARTIFACTS.mkdir(exist_ok=True)
 
-    with live_server(database_url, tmp_path) as base_url:
+    async with await start(database_url, tmp_path) as live:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -52,7 +53,7 @@ async def test_doctor_authorizes_and_lists_records_in_swagger_ui(
             try:
                 page = await browser.new_page(viewport={"width": 1280, "height": 1600})
                 await page.route("**/*", keep_on_loopback)
-                await page.goto(f"{base_url}/docs")
+                await page.goto(f"{live.url}/docs")
 
                 # Authorize: the OAuth2 password flow against /auth/login/.
                 await page.locator(".scheme-container button.authorize").click()

@@ -17,8 +17,8 @@ from fhirclient.server import FHIRServer
 from fhirpy import AsyncFHIRClient
 from fhirpy.base.exceptions import ForbiddenError, ResourceNotFound
 
-from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
+from tests.conftest import make_settings
 from tests.factories import (
     DEFAULT_PASSWORD,
     create_admin,
@@ -29,7 +29,7 @@ from tests.factories import (
 )
 from tests.fhir.records import record_of, rest_record
 from tests.fhir.validation import validate
-from tests.ops.servers import SECRET_KEY, live_server
+from tests.live import start
 from tests.records.world import next_page
 
 ROLES = ("doctor", "patient", "admin")
@@ -54,8 +54,7 @@ class Hospital:
 
 
 async def _seed(database_url: str) -> dict[str, Any]:
-    settings = Settings(database_url=database_url, environment="test", secret_key=SECRET_KEY)
-    engine = create_engine(settings)
+    engine = create_engine(make_settings(database_url))
     try:
         async with create_sessionmaker(engine)() as session:
             ward, other = await create_department(session), await create_department(session)
@@ -105,8 +104,8 @@ async def hospital(
     database_url = await fresh_database_url()
     seeded = await _seed(database_url)
     folder: Path = tmp_path_factory.mktemp("fhir-live")
-    with live_server(database_url, folder) as base:
-        yield Hospital(base=base, **seeded)
+    async with await start(database_url, folder) as live:
+        yield Hospital(base=live.url, **seeded)
 
 
 async def _login(hospital: Hospital, role: str) -> str:

@@ -29,7 +29,7 @@ from tests.image.buildah import (
     process_name,
     process_uid,
 )
-from tests.ops.servers import free_port, wait_until_ready
+from tests.live import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "image-test-" + "k" * 40

@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
-from tests.records.world import Live, live_app
+from tests.live import Live, start
 
 
 @pytest.fixture
 async def live(fresh_database_url: Callable[[], Any]) -> AsyncIterator[Live]:
-    """The app on a database of its own, committing for real (races)."""
-    async with live_app(await fresh_database_url()) as app:
+    """The app in this process, committing for real (races): the frozen clock reaches it."""
+    async with await start(await fresh_database_url(), in_process=True) as app:
         yield app

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from app.users.models import User
 from tests.auth.conftest import registration
 from tests.factories import Factor, enrol_confirmed
+from tests.live import Live
 from tests.mfa.helpers import at_step_second, mfa_token, verify
-from tests.records.world import Live
 
 RACERS = 8
 

@@ -23,7 +23,7 @@ from app.core.logging import configure_logging
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.factories import create_patient
-from tests.ops.servers import SERVE, UVICORN, live_server
+from tests.live import SERVE, UVICORN, start
 
 FORGED = "203.0.113.66"  # what a client claims to be
 BAD_LOGIN = {"username": "nobody-at-all", "password": "not the password"}
@@ -139,14 +139,15 @@ async def test_a_live_server_believes_only_the_configured_proxies(
     live_database: str, tmp_path: Path, command: list[str], allowed: str | None, client: str
 ) -> None:
     """The test connects from loopback, which uvicorn's own default would believe."""
-    env = {} if allowed is None else {"FORWARDED_ALLOW_IPS": allowed}
-    with live_server(live_database, tmp_path, command, **env) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            await failed_login(http, "live-forwarded", FORGED)
+    env = {} if allowed is None else {"forwarded_allow_ips": allowed}
+    async with await start(
+        live_database, tmp_path, command=command, log_format="json", **env
+    ) as live:
+        await failed_login(live.client, "live-forwarded", FORGED)
     engine = create_engine(make_settings(live_database))
     try:
         async with create_sessionmaker(engine)() as session:
             assert await event_ip(session, "live-forwarded") == client
     finally:
         await engine.dispose()
-    assert access_ip((tmp_path / "server.log").read_text(), "live-forwarded") == client
+    assert access_ip(live.log(), "live-forwarded") == client

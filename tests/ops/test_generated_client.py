@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.ops.servers import live_server, seed
+from tests.factories import seed
+from tests.live import start
 
 pytestmark = pytest.mark.slow_ops
 PACKAGE = "hospital_client"
@@ -42,7 +43,7 @@ async def test_generated_client_logs_in_and_lists_departments(
     config = on_sys_path / "client.yaml"
     config.write_text(f"package_name_override: {PACKAGE}\nproject_name_override: hospital-client\n")
 
-    with live_server(database_url, on_sys_path) as base_url:
+    async with await start(database_url, on_sys_path) as live:
         env = {
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -52,7 +53,7 @@ async def test_generated_client_logs_in_and_lists_departments(
                 generator(),
                 "generate",
                 "--url",
-                f"{base_url}/openapi.json",
+                f"{live.url}/openapi.json",
                 "--config",
                 str(config),
                 "--meta",
@@ -87,13 +88,13 @@ async def test_generated_client_logs_in_and_lists_departments(
         )
         body = body_type(username=seeded.doctor_username, password=seeded.password)
 
-        anonymous = client_module.Client(base_url=base_url, raise_on_unexpected_status=True)
+        anonymous = client_module.Client(base_url=live.url, raise_on_unexpected_status=True)
         response = login.sync_detailed(client=anonymous, body=body)
         assert response.status_code == 200
         token = response.parsed.access_token
         assert response.parsed.token_type == "bearer"
 
-        authenticated = client_module.AuthenticatedClient(base_url=base_url, token=token)
+        authenticated = client_module.AuthenticatedClient(base_url=live.url, token=token)
         departments = list_departments.sync(client=authenticated)
         assert isinstance(departments, list)
         assert [department.name for department in departments] == [seeded.department]

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.ops.servers import free_port, live_server, seed
+from tests.factories import seed
+from tests.live import free_port, start
 
 pytestmark = [
     pytest.mark.slow_ops,
@@ -87,25 +87,25 @@ async def test_server_through_pgbouncer_transaction_mode(
     pooled = make_url(direct).set(host="127.0.0.1", port=pgbouncer)
     url = pooled.render_as_string(hide_password=False)
 
-    with live_server(url, tmp_path, DB_PGBOUNCER="true", WEB_CONCURRENCY="2") as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-            credentials = {"username": seeded.doctor_username, "password": seeded.password}
+    async with await start(url, tmp_path, db_pgbouncer=True, web_concurrency=2) as live:
+        http = live.client
+        credentials = {"username": seeded.doctor_username, "password": seeded.password}
 
-            async def login() -> str:
-                response = await http.post("/auth/login/", json=credentials)
-                assert response.status_code == 200, response.text
-                token: str = response.json()["access_token"]
-                return token
+        async def login() -> str:
+            response = await http.post("/auth/login/", json=credentials)
+            assert response.status_code == 200, response.text
+            token: str = response.json()["access_token"]
+            return token
 
-            tokens = await asyncio.gather(*(login() for _ in range(4)))
+        tokens = await asyncio.gather(*(login() for _ in range(4)))
 
-            async def read(token: str) -> None:
-                headers = {"Authorization": f"Bearer {token}"}
-                departments = await http.get("/api/department/", headers=headers)
-                assert departments.status_code == 200, departments.text
-                assert [item["name"] for item in departments.json()] == [seeded.department]
-                records = await http.get("/api/patient_records/", headers=headers)
-                assert records.status_code == 200, records.text
+        async def read(token: str) -> None:
+            headers = {"Authorization": f"Bearer {token}"}
+            departments = await http.get("/api/department/", headers=headers)
+            assert departments.status_code == 200, departments.text
+            assert [item["name"] for item in departments.json()] == [seeded.department]
+            records = await http.get("/api/patient_records/", headers=headers)
+            assert records.status_code == 200, records.text
 
-            await asyncio.gather(*(read(tokens[n % len(tokens)]) for n in range(40)))
-            assert (await http.get("/readyz")).status_code == 200
+        await asyncio.gather(*(read(tokens[n % len(tokens)]) for n in range(40)))
+        assert (await http.get("/readyz")).status_code == 200

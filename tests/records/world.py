@@ -1,22 +1,17 @@
 """A small hospital for access-control tests: two staffed departments, an empty one, and a
 record of one patient in department A. Every caller of the authorization matrix is here."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
 from app.core.config import Settings
 from app.departments.models import Department
-from app.main import create_app
 from app.records.models import PatientRecord
 from app.users.models import User
-from tests.conftest import make_settings
 from tests.factories import (
     create_admin,
     create_department,
@@ -86,20 +81,3 @@ def next_page(link: str | None) -> str | None:
     target, relation = link.split(";", 1)
     assert relation.strip() == 'rel="next"'
     return target.strip().removeprefix("<").removesuffix(">")
-
-
-@dataclass
-class Live:
-    client: httpx.AsyncClient
-    sessionmaker: async_sessionmaker[AsyncSession]
-
-
-@asynccontextmanager
-async def live_app(database_url: str, **settings: Any) -> AsyncIterator[Live]:
-    """The app on a database of its own, committing for real (for races); `settings`
-    override the test settings (`db_pool_size=1`)."""
-    app = create_app(make_settings(database_url, **settings))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield Live(http, app.state.sessionmaker)

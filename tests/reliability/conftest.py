@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reliability.cluster import PostgresCluster, postgres_cluster
 from tests.reliability.hospital import Hospital, seed_hospital
-from tests.reliability.servers import PostgresCluster, postgres_cluster
 
 PROCESS_SUITES = {
     "test_processes.py",

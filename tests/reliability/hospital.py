@@ -12,8 +12,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
+from tests.conftest import make_settings
 from tests.factories import (
     create_admin,
     create_department,
@@ -22,7 +22,8 @@ from tests.factories import (
     create_record,
     tokens_for,
 )
-from tests.reliability.servers import SECRET_KEY, PostgresCluster, migrate
+from tests.live import migrate
+from tests.reliability.cluster import PostgresCluster
 
 
 @dataclass
@@ -38,7 +39,7 @@ async def seed_hospital(cluster: PostgresCluster, database: str = "hospital") ->
     cluster.psql(f'CREATE DATABASE "{database}"')
     url = cluster.url(database)
     await asyncio.to_thread(migrate, url)
-    settings = Settings(database_url=url, environment="test", secret_key=SECRET_KEY)
+    settings = make_settings(url)
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine)() as session:

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.records.models import PatientRecord
+from tests.live import start
+from tests.reliability.cluster import PostgresCluster
 from tests.reliability.hospital import Hospital, Traffic
-from tests.reliability.servers import PostgresCluster, start_servers
 
 pytestmark = pytest.mark.postgres_only  # a private PostgreSQL cluster
 
@@ -29,10 +30,13 @@ LONGEST_ANSWER = 2 * POOL_TIMEOUT + 2
 async def two_servers(
     cluster: PostgresCluster, hospital: Hospital, tmp_path: Path
 ) -> AsyncIterator[list[str]]:
-    env = {"DB_POOL_TIMEOUT": str(POOL_TIMEOUT), "DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "0"}
-    async with start_servers(2, hospital.database_url, tmp_path, env=env) as servers:
-        yield [server.url for server in servers]
-    for server in servers:
+    pool = {"db_pool_timeout": POOL_TIMEOUT, "db_pool_size": 5, "db_max_overflow": 0}
+    async with (
+        await start(hospital.database_url, tmp_path, **pool) as a,
+        await start(hospital.database_url, tmp_path, **pool) as b,
+    ):
+        yield [a.url, b.url]
+    for server in (a, b):
         assert server.exit_code in (0, -15), server.log()
         assert "Traceback" not in server.log(), server.log()
 
@@ -103,8 +107,9 @@ async def test_requests_before_the_database_ever_answers_are_503(
     """A process that starts while the database is down serves 503s, then recovers."""
     await asyncio.to_thread(cluster.stop, "immediate")
     try:
-        env = {"DB_POOL_TIMEOUT": str(POOL_TIMEOUT)}
-        async with start_servers(1, hospital.database_url, tmp_path, env=env) as [server]:
+        async with await start(
+            hospital.database_url, tmp_path, ready="/healthz", db_pool_timeout=POOL_TIMEOUT
+        ) as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                 started = time.monotonic()
                 response = await http.get("/api/department/", headers=hospital.doctor)

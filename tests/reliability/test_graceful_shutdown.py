@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.records.models import PatientRecord
+from tests.live import start
 from tests.reliability.hospital import Hospital, audit_lock, lock_waiters, wait_for
-from tests.reliability.servers import start_server
 
 pytestmark = pytest.mark.postgres_only  # a private PostgreSQL cluster
 
@@ -60,22 +60,21 @@ async def test_sigterm_lets_the_request_in_flight_complete(
     hospital: Hospital, tmp_path: Path
 ) -> None:
     grace = 10
-    server = await start_server(hospital.database_url, tmp_path, graceful_timeout=grace)
+    server = await start(hospital.database_url, tmp_path, graceful_timeout=grace)
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-            async with write_held_at_commit(http, hospital, "In flight") as in_flight:
-                server.terminate()
-                signalled_at = time.monotonic()
-                await asyncio.sleep(1)
-                assert server.process.poll() is None, "exited with a request in flight"
-                assert not in_flight.done()
-            response = await in_flight
+        async with write_held_at_commit(server.client, hospital, "In flight") as in_flight:
+            server.terminate()
+            signalled_at = time.monotonic()
+            await asyncio.sleep(1)
+            assert server.poll() is None, "exited with a request in flight"
+            assert not in_flight.done()
+        response = await in_flight
         assert response.status_code == 201, response.text
         assert response.json()["diagnosis"] == "In flight"
         code = await asyncio.to_thread(server.wait, grace + 5)
         assert time.monotonic() - signalled_at < grace
     finally:
-        server.terminate()
+        await server.stop()
     assert code in CLEAN_EXITS, server.log()
     log = server.log()
     assert "Application shutdown complete" in log
@@ -86,18 +85,17 @@ async def test_a_request_past_the_grace_period_does_not_hold_the_process(
     hospital: Hospital, tmp_path: Path
 ) -> None:
     grace = 2
-    server = await start_server(hospital.database_url, tmp_path, graceful_timeout=grace)
+    server = await start(hospital.database_url, tmp_path, graceful_timeout=grace)
     before = await count_records(hospital)
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-            async with write_held_at_commit(http, hospital, "Cut short") as in_flight:
-                server.terminate()
-                signalled_at = time.monotonic()
-                code = await asyncio.to_thread(server.wait, grace + 10)
-                exited_after = time.monotonic() - signalled_at
-            outcome = await asyncio.gather(in_flight, return_exceptions=True)
+        async with write_held_at_commit(server.client, hospital, "Cut short") as in_flight:
+            server.terminate()
+            signalled_at = time.monotonic()
+            code = await asyncio.to_thread(server.wait, grace + 10)
+            exited_after = time.monotonic() - signalled_at
+        outcome = await asyncio.gather(in_flight, return_exceptions=True)
     finally:
-        server.terminate()
+        await server.stop()
     assert exited_after < grace + 5
     assert code in CLEAN_EXITS, server.log()
     [result] = outcome

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.live import start
 from tests.reliability.hospital import (
     Hospital,
     app_connections,
@@ -22,7 +23,6 @@ from tests.reliability.hospital import (
     lock_waiters,
     wait_for,
 )
-from tests.reliability.servers import start_servers
 
 pytestmark = pytest.mark.postgres_only  # a private PostgreSQL cluster
 
@@ -34,12 +34,8 @@ CALLERS = 6
 async def test_exhausted_pool_answers_503_then_recovers_without_leaks(
     hospital: Hospital, tmp_path: Path
 ) -> None:
-    env = {
-        "DB_POOL_SIZE": str(POOL_SIZE),
-        "DB_MAX_OVERFLOW": "0",
-        "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
-    }
-    async with start_servers(1, hospital.database_url, tmp_path, env=env) as [server]:
+    pool = {"db_pool_size": POOL_SIZE, "db_max_overflow": 0, "db_pool_timeout": POOL_TIMEOUT}
+    async with await start(hospital.database_url, tmp_path, **pool) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             record = f"/api/patient_records/{hospital.record_id}"
             changes = iter(range(1_000_000))

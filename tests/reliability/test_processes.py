@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.users.models import User
 from tests.conftest import make_settings
@@ -25,7 +24,7 @@ from tests.factories import (
     create_record,
     enrol_confirmed,
 )
-from tests.reliability.servers import SECRET_KEY, ServerProcess, start_servers
+from tests.live import Live, start
 
 pytestmark = pytest.mark.postgres_only  # several processes share PostgreSQL
 
@@ -35,7 +34,7 @@ class Pair:
     database_url: str
     a: httpx.AsyncClient
     b: httpx.AsyncClient
-    servers: list[ServerProcess]
+    servers: list[Live]
 
     async def user(self, admin: bool = False) -> User:
         engine = create_engine(make_settings(self.database_url))
@@ -46,24 +45,15 @@ class Pair:
             await engine.dispose()
 
 
-def servers_settings() -> Settings:
-    """The settings whose keys the servers derive theirs from (their SECRET_KEY)."""
-    return make_settings("sqlite+aiosqlite://").model_copy(update={"secret_key": SECRET_KEY})
-
-
 @pytest.fixture(scope="module")
 async def pair(
     fresh_database_url: Callable[[], Any], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Pair]:
     database_url = await fresh_database_url()
     log_dir = tmp_path_factory.mktemp("processes")
-    async with start_servers(2, database_url, log_dir) as servers:
-        async with (
-            httpx.AsyncClient(base_url=servers[0].url, timeout=30) as a,
-            httpx.AsyncClient(base_url=servers[1].url, timeout=30) as b,
-        ):
-            yield Pair(database_url, a, b, servers)
-    for server in servers:
+    async with await start(database_url, log_dir) as a, await start(database_url, log_dir) as b:
+        yield Pair(database_url, a.client, b.client, [a, b])
+    for server in (a, b):
         assert "Traceback" not in server.log(), server.log()
 
 
@@ -183,7 +173,7 @@ async def test_an_mfa_token_and_a_code_serve_one_login_across_processes(pair: Pa
     engine = create_engine(make_settings(pair.database_url))
     try:
         async with create_sessionmaker(engine)() as session:
-            factor = await enrol_confirmed(session, user, servers_settings())
+            factor = await enrol_confirmed(session, user, pair.servers[0].settings)
     finally:
         await engine.dispose()
 
@@ -248,9 +238,8 @@ async def test_the_audit_chain_stays_intact_when_both_processes_append(pair: Pai
 
 async def test_servers_stop_cleanly(tmp_path: Path, pair: Pair) -> None:
     """A third process on the same database starts, serves, and exits cleanly on SIGTERM."""
-    async with start_servers(1, pair.database_url, tmp_path) as [server]:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            assert (await http.get("/readyz")).status_code == 200
+    async with await start(pair.database_url, tmp_path) as server:
+        assert (await server.client.get("/readyz")).status_code == 200
     assert server.exit_code in (0, -15), server.log()
     assert "Application shutdown complete" in server.log()
     assert "Traceback" not in server.log()
@@ -261,16 +250,15 @@ async def test_an_address_limit_counts_across_processes(
 ) -> None:
     """Two processes, one count: the requests of one address alternate between them."""
     database_url = await fresh_database_url()
-    limits = {"RATE_LIMIT_REFRESH": "6/1h"}  # an hour: no window ends during the test
-    async with start_servers(2, database_url, tmp_path, env=limits) as servers:
-        async with (
-            httpx.AsyncClient(base_url=servers[0].url, timeout=30) as a,
-            httpx.AsyncClient(base_url=servers[1].url, timeout=30) as b,
-        ):
-            statuses = [
-                (
-                    await (a, b)[n % 2].post("/auth/refresh/", json={"refresh_token": "x"})
-                ).status_code
-                for n in range(10)
-            ]
+    limit = "6/1h"  # an hour: no window ends during the test
+    async with (
+        await start(database_url, tmp_path, rate_limit_refresh=limit) as a,
+        await start(database_url, tmp_path, rate_limit_refresh=limit) as b,
+    ):
+        statuses = [
+            (
+                await (a, b)[n % 2].client.post("/auth/refresh/", json={"refresh_token": "x"})
+            ).status_code
+            for n in range(10)
+        ]
     assert statuses == [401] * 6 + [429] * 4

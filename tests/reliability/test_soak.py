@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
+from tests.conftest import make_settings
 from tests.factories import (
     DEFAULT_PASSWORD,
     create_admin,
@@ -27,7 +27,7 @@ from tests.factories import (
     create_patient,
     create_record,
 )
-from tests.reliability.servers import SECRET_KEY, ServerProcess, rss_kib, start_server
+from tests.live import Live, start
 
 pytestmark = pytest.mark.postgres_only  # the soak runs on PostgreSQL
 
@@ -47,7 +47,7 @@ class Cast:
 
 
 async def seed(database_url: str) -> Cast:
-    settings = Settings(database_url=database_url, environment="test", secret_key=SECRET_KEY)
+    settings = make_settings(database_url)
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine)() as session:
@@ -73,7 +73,7 @@ async def seed(database_url: str) -> Cast:
 
 @dataclass
 class Load:
-    server: ServerProcess
+    server: Live
     cast: Cast
     deadline: float
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
@@ -155,7 +155,15 @@ class Load:
         return response
 
 
-def memory(server: ServerProcess) -> dict[int, int]:
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def memory(server: Live) -> dict[int, int]:
     return {pid: rss_kib(pid) for pid in server.worker_pids()}
 
 
@@ -172,7 +180,7 @@ def report(line: str) -> None:
 async def test_soak(fresh_database_url: Callable[[], Any], tmp_path: Path) -> None:
     database_url = await fresh_database_url()
     cast = await seed(database_url)
-    server = await start_server(database_url, tmp_path, workers=WORKERS)
+    server = await start(database_url, tmp_path, web_concurrency=WORKERS)
     try:
         await asyncio.sleep(1)
         assert len(server.worker_pids()) == WORKERS
@@ -187,7 +195,7 @@ async def test_soak(fresh_database_url: Callable[[], Any], tmp_path: Path) -> No
         cpu = {pid: cpu_seconds(pid) for pid in at_end}
         elapsed = time.monotonic() - started
     finally:
-        server.stop()
+        await server.stop()
 
     total = sum(load.statuses.values())
     latencies = sorted(load.latencies)

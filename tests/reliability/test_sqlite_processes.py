@@ -9,22 +9,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
+from tests.conftest import make_settings
 from tests.factories import (
     DEFAULT_PASSWORD,
     create_department,
     create_doctor,
     create_patient,
 )
-from tests.reliability.servers import SECRET_KEY, migrate, start_servers
+from tests.live import migrate, start
 
 
 @pytest.fixture
 async def sqlite_pair(tmp_path: Path) -> AsyncIterator[tuple[list[httpx.AsyncClient], dict]]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'hospital.db'}"
     await asyncio.to_thread(migrate, url)
-    engine = create_engine(Settings(database_url=url, environment="test", secret_key=SECRET_KEY))
+    engine = create_engine(make_settings(url))
     try:
         async with create_sessionmaker(engine)() as session:
             department = await create_department(session)
@@ -33,13 +33,9 @@ async def sqlite_pair(tmp_path: Path) -> AsyncIterator[tuple[list[httpx.AsyncCli
             seeded = {"doctor": doctor.username, "patient": patient.username, "pid": patient.id}
     finally:
         await engine.dispose()
-    async with start_servers(2, url, tmp_path) as servers:
-        async with (
-            httpx.AsyncClient(base_url=servers[0].url, timeout=60) as a,
-            httpx.AsyncClient(base_url=servers[1].url, timeout=60) as b,
-        ):
-            yield [a, b], seeded
-    for server in servers:
+    async with await start(url, tmp_path) as one, await start(url, tmp_path) as other:
+        yield [one.client, other.client], seeded
+    for server in (one, other):
         assert "Traceback" not in server.log(), server.log()
 
 
