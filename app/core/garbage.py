@@ -3,8 +3,8 @@
 Under load, full collections walk every object of the loaded modules, routes and schemas,
 none of which ever becomes garbage. Once the process has started, those are moved out of
 the collector's sight (`gc.freeze`). The collection thresholds stay Python's: raising the
-young one cut the collector's work further but let the workers' memory grow (bench/README.md
-has the figures).
+young one cut the collector's work further but let the workers' memory grow
+(bench/results/history.md has the figures).
 """
 
 import gc
