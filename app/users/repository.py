@@ -14,7 +14,7 @@ from app.core.db import AnyRow, AnySelect
 from app.core.pagination import MAX_LIMIT, keyset_page
 from app.departments.models import Department
 from app.users import policy
-from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
+from app.users.models import DoctorProfile, PatientProfile, User, casefold_key
 
 DOCTOR_COLUMNS = (
     User.id,
@@ -207,11 +207,6 @@ async def get_doctor_row(session: AsyncSession, doctor_id: int) -> AnyRow | None
 
 async def get_doctor_profile(session: AsyncSession, doctor_id: int) -> DoctorProfile | None:
     return await session.get(DoctorProfile, doctor_id)
-
-
-async def is_patient(session: AsyncSession, user_id: int) -> bool:
-    query = select(exists().where(User.id == user_id, User.role == Role.PATIENT.value))
-    return bool(await session.scalar(query))
 
 
 async def department_exists(session: AsyncSession, department_id: int) -> bool:
