@@ -116,13 +116,18 @@ def _marks(resource: str, interaction: str) -> dict[str, Any]:
     return {RESOURCE: resource, INTERACTION: interaction}
 
 
-_ID = {
-    "name": "resource_id",
-    "in": "path",
-    "required": True,
-    "description": "The resource's logical id",
-    "schema": {"type": "string"},
-}
+def path_parameter(name: str, description: str) -> dict[str, Any]:
+    """An id in the path, as the schema declares it (a `fhir_id`)."""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_ID = path_parameter("resource_id", "The resource's logical id")
 
 
 def read_route(

@@ -273,11 +273,12 @@ def last_updated(field_name: str, documentation: str) -> Param:
     )
 
 
-def name_param(documentation: str, definition: str) -> Param:
+def name_param(definition: str) -> Param:
     return Param(
         "name",
         "string",
-        documentation,
+        "Starts a word of the name (case-insensitive); `:contains` anywhere in it; `:exact` "
+        "the whole name, as written",
         string_value,
         "name",
         modifiers=("contains", "exact"),

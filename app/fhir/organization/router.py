@@ -15,11 +15,7 @@ WHO = "Every authenticated caller."
 PARAMS = (
     search.id_param(),
     search.last_updated("created_at", "When the department was made"),
-    search.name_param(
-        "Starts a word of the name (case-insensitive); `:contains` anywhere in it; `:exact` "
-        "the whole name, as written",
-        "http://hl7.org/fhir/SearchParameter/Organization-name",
-    ),
+    search.name_param("http://hl7.org/fhir/SearchParameter/Organization-name"),
 )
 
 

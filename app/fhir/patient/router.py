@@ -18,11 +18,7 @@ ADMINISTRATIVE_GENDER = "http://hl7.org/fhir/administrative-gender"
 PARAMS = (
     search.id_param(),
     search.last_updated("created_at", "When the patient's account was made"),
-    search.name_param(
-        "Starts a word of the name (case-insensitive); `:contains` anywhere in it; `:exact` "
-        "the whole name, as written",
-        "http://hl7.org/fhir/SearchParameter/Patient-name",
-    ),
+    search.name_param("http://hl7.org/fhir/SearchParameter/Patient-name"),
     Param(
         "identifier",
         "token",

@@ -13,14 +13,14 @@ from app.users import service
 router = fhir_router()
 WHO = "Admins and doctors."
 
-PRACTITIONER_PARAMS = (
+# A role has its doctor's id and account: both types search those alike.
+_DOCTOR_PARAMS = (
     search.id_param(),
     search.last_updated("created_at", "When the doctor's account was made"),
-    search.name_param(
-        "Starts a word of the name (case-insensitive); `:contains` anywhere in it; `:exact` "
-        "the whole name, as written",
-        "http://hl7.org/fhir/SearchParameter/Practitioner-name",
-    ),
+)
+PRACTITIONER_PARAMS = (
+    *_DOCTOR_PARAMS,
+    search.name_param("http://hl7.org/fhir/SearchParameter/Practitioner-name"),
     Param(
         "identifier",
         "token",
@@ -31,8 +31,7 @@ PRACTITIONER_PARAMS = (
     ),
 )
 ROLE_PARAMS = (
-    search.id_param(),
-    search.last_updated("created_at", "When the doctor's account was made"),
+    *_DOCTOR_PARAMS,
     Param(
         "practitioner",
         "reference",
