@@ -286,13 +286,9 @@ def name_param(definition: str) -> Param:
     )
 
 
-def context_of(request: Request, systems: dict[str, str]) -> Context:
-    return Context(base_url(request), systems)
-
-
 async def read(
     request: Request, params: Sequence[Param], systems: dict[str, str], includes: Sequence[str] = ()
 ) -> Query:
     """The search a GET or POST `_search` request asks for."""
     pairs = await pairs_of(request)
-    return parse(pairs, request, params, context_of(request, systems), includes)
+    return parse(pairs, request, params, Context(base_url(request), systems), includes)
