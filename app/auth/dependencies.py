@@ -159,9 +159,6 @@ AdminWrite = Annotated[Write, Depends(writer("admin"), scope="function")]
 DoctorWrite = Annotated[Write, Depends(writer("doctor"), scope="function")]
 
 RequireAdmin = Annotated[Principal, Depends(require_role("admin"))]
-RequireDoctor = Annotated[Principal, Depends(require_role("doctor"))]
-RequireDoctorOrPatient = Annotated[Principal, Depends(require_role("doctor", "patient"))]
-RequireAdminOrDoctor = Annotated[Principal, Depends(require_role("admin", "doctor"))]
 
 
 def reader_of(request: Request, *, enrolling: bool = False) -> Reader:

@@ -65,6 +65,12 @@ class Reader:
         data = [] if len(rows) == 1 and first[_CALLER_WIDTH] is None else rows
         return Scoped(principal, data)
 
+    async def count(self, statement: Select[Any], **values: Any) -> int:
+        """The number a scoped `count()` statement reads (after the read it counts for
+        has checked the caller's role)."""
+        scoped = await self.read(statement, **values)
+        return int(scoped.data(scoped.rows[0])[0]) if scoped.rows else 0
+
     @property
     def dialect(self) -> Dialect:
         return self.binds.read.dialect

@@ -29,11 +29,3 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
-
-    @property
-    def is_doctor(self) -> bool:
-        return self.role == "doctor"
-
-    @property
-    def is_patient(self) -> bool:
-        return self.role == "patient"

@@ -39,8 +39,9 @@ DEPARTMENT_COLUMNS = (
 FIELDS = tuple(column.key for column in DEPARTMENT_COLUMNS)
 _DEPARTMENT_ID: BindParameter[Any] = bindparam("department_id")
 
+_ONE = select(*DEPARTMENT_COLUMNS).where(Department.id == _DEPARTMENT_ID)
 # One department. Binds department_id.
-DEPARTMENT = scoped(select(*DEPARTMENT_COLUMNS).where(Department.id == _DEPARTMENT_ID))
+DEPARTMENT = scoped(_ONE)
 
 
 @lru_cache(maxsize=MAX_LIMIT)
@@ -57,9 +58,7 @@ SEARCH_FIELDS: filters.Columns = {
     "created_at": Department.created_at,
 }
 # One department (RESOURCE_FIELDS). Binds department_id.
-DEPARTMENT_RESOURCE = scoped(
-    select(*DEPARTMENT_COLUMNS, Department.created_at).where(Department.id == _DEPARTMENT_ID)
-)
+DEPARTMENT_RESOURCE = scoped(_ONE.add_columns(Department.created_at))
 
 
 def _matching(criteria: filters.Criteria) -> AnySelect:
@@ -134,7 +133,6 @@ _DELETE = (
     delete(Department).where(Department.id == _DEPARTMENT_ID, ~_IN_USE).returning(Department.id)
 )
 _FOUND = select(Department.id).where(Department.id == _DEPARTMENT_ID)
-_ONE = select(*DEPARTMENT_COLUMNS).where(Department.id == _DEPARTMENT_ID)
 
 
 async def name_taken(write: Write, name: str, other_than: int | None = None) -> bool:

@@ -52,8 +52,7 @@ async def search_departments(
     rows = [dict(zip(fields, scoped.data(row), strict=True)) for row in scoped.rows]
     count = None
     if total:
-        counted = await reader.read(repository.departments_count(search.shape), **search.values)
-        count = int(counted.data(counted.rows[0])[0]) if counted.rows else 0
+        count = await reader.count(repository.departments_count(search.shape), **search.values)
     return Found(rows[: page.limit], len(rows) > page.limit, count)
 
 

@@ -40,12 +40,11 @@ def searchset(
     matches: Sequence[Resource],
     *,
     more: bool,
-    last_id: int | None = None,
     included: Sequence[Resource] = (),
     total: int | None = None,
 ) -> Resource:
     base = query.base
-    after = (last_id if last_id is not None else int(matches[-1]["id"])) if more else None
+    after = int(matches[-1]["id"]) if more else None
     bundle: Resource = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total

@@ -41,12 +41,17 @@ def _formats(request: Request) -> list[str]:
     return request.query_params.getlist("_format")
 
 
+def id_number(value: str) -> int | None:
+    """A FHIR id as ours are, a positive integer (None for any other)."""
+    if value.isascii() and value.isdigit() and len(value) <= 19 and 1 <= int(value) <= MAX_ID:
+        return int(value)
+    return None
+
+
 def resource_id(value: str) -> int:
     """Our resources' ids are positive integers: any other id names nothing (404)."""
-    if not value.isascii() or not value.isdigit() or len(value) > 19 or int(value) > MAX_ID:
-        raise NotFound("Resource not found")
-    number = int(value)
-    if number < 1:
+    number = id_number(value)
+    if number is None:
         raise NotFound("Resource not found")
     return number
 

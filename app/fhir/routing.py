@@ -1,20 +1,31 @@
 """How FHIR routes are declared: under /fhir/R4, a missing or forged token refused first
 (an OperationOutcome 401, app.fhir.errors), answers and errors in `application/fhir+json`
 in the schema, and each route marked with the FHIR interaction it serves, from which the
-CapabilityStatement is built (app.fhir.capability)."""
+CapabilityStatement is built (app.fhir.capability). And how a read or a search of a
+domain's rows is answered (`read_resource`, `search_resources`)."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.responses import Response
 
-from app.auth.dependencies import get_claims
+from app.auth.dependencies import get_claims, reader_of
 from app.core.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 from app.core.routing import APIRouter
+from app.fhir import bundle, search, systems
 from app.fhir.errors import MEDIA_TYPE
-from app.fhir.responses import BASE_PATH, FhirJSONResponse
+from app.fhir.responses import (
+    BASE_PATH,
+    FhirJSONResponse,
+    fhir_response,
+    negotiate,
+    resource_id,
+    resource_response,
+)
 from app.fhir.search import FORM, TOTALS, Param
+from app.users.service import Found
 
 TAG = "fhir"
 INTERACTION = "x-fhir-interaction"
@@ -37,6 +48,9 @@ OUTCOME_SCHEMA = {
 }
 ETAG = {"ETag": {"schema": {"type": "string"}, "description": 'The version, as W/"3"'}}
 Endpoint = Callable[..., Any]
+Row = dict[str, Any]
+# A domain's row as a resource (app.fhir.<type>.mapping).
+AsResource = Callable[[Row, systems.Systems], dict[str, Any]]
 
 
 class FhirId(Convertor[str]):
@@ -102,13 +116,18 @@ def _marks(resource: str, interaction: str) -> dict[str, Any]:
     return {RESOURCE: resource, INTERACTION: interaction}
 
 
-_ID = {
-    "name": "resource_id",
-    "in": "path",
-    "required": True,
-    "description": "The resource's logical id",
-    "schema": {"type": "string"},
-}
+def path_parameter(name: str, description: str) -> dict[str, Any]:
+    """An id in the path, as the schema declares it (a `fhir_id`)."""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_ID = path_parameter("resource_id", "The resource's logical id")
 
 
 def read_route(
@@ -261,3 +280,32 @@ def _control_parameter(name: str, description: str, schema: dict[str, Any]) -> d
         "description": description,
         "schema": schema,
     }
+
+
+async def read_resource(
+    request: Request,
+    read: Callable[..., Awaitable[Row]],
+    as_resource: AsResource,
+    **options: Any,
+) -> Response:
+    """A read: the row a domain's service `read`s for the id in the path (with
+    `options`), as a resource with its ETag."""
+    negotiate(request)
+    row = await read(reader_of(request), resource_id(request.path_params["resource_id"]), **options)
+    return resource_response(request, as_resource(row, systems.of_request(request)))
+
+
+async def search_resources(
+    request: Request,
+    params: Sequence[Param],
+    find: Callable[..., Awaitable[Found]],
+    as_resource: AsResource,
+) -> Response:
+    """A search: the rows a domain's service `find`s for the request's parameters, as a
+    searchset Bundle."""
+    known = systems.of_request(request)
+    query = await search.read(request, params, known.by_name)
+    found = await find(reader_of(request), query.page, query.search, total=query.total)
+    resources = [as_resource(row, known) for row in found.items]
+    answer = bundle.searchset(request, query, resources, more=found.more, total=found.total)
+    return fhir_response(answer)

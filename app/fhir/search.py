@@ -17,10 +17,9 @@ from fastapi import Request
 from app.core.errors import InvalidInput
 from app.core.filters import Search, like_escape
 from app.core.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Page, decode_cursor
-from app.core.responses import MAX_ID
 from app.fhir import dates
 from app.fhir.errors import BadRequest, UnsupportedMediaType
-from app.fhir.responses import base_url, negotiate
+from app.fhir.responses import base_url, id_number, negotiate
 from app.users.models import casefold_key
 
 MAX_VALUE_LENGTH = 1000
@@ -116,7 +115,7 @@ def token(system: str | None, normalise: Callable[[str], str] = str) -> Callable
 
 
 def id_value(_context: Context, _modifier: str, value: str) -> Alternatives:
-    number = _number(value)
+    number = id_number(value)
     return [] if number is None else [("eq", (number,))]
 
 
@@ -130,7 +129,7 @@ def reference(target: str) -> Callable[..., Alternatives]:
         kind, slash, number = relative.rpartition("/")
         if slash and kind != target:
             return []
-        found = _number(number)
+        found = id_number(number)
         return [] if found is None else [("eq", (found,))]
 
     return parse
@@ -141,12 +140,6 @@ def date_value(kind: str) -> Callable[..., Alternatives]:
         return [dates.comparison(value, kind)]
 
     return parse
-
-
-def _number(value: str) -> int | None:
-    if value.isascii() and value.isdigit() and len(value) <= 19 and 1 <= int(value) <= MAX_ID:
-        return int(value)
-    return None
 
 
 def _strict(request: Request) -> bool:
@@ -280,11 +273,12 @@ def last_updated(field_name: str, documentation: str) -> Param:
     )
 
 
-def name_param(documentation: str, definition: str) -> Param:
+def name_param(definition: str) -> Param:
     return Param(
         "name",
         "string",
-        documentation,
+        "Starts a word of the name (case-insensitive); `:contains` anywhere in it; `:exact` "
+        "the whole name, as written",
         string_value,
         "name",
         modifiers=("contains", "exact"),
@@ -292,13 +286,9 @@ def name_param(documentation: str, definition: str) -> Param:
     )
 
 
-def context_of(request: Request, systems: dict[str, str]) -> Context:
-    return Context(base_url(request), systems)
-
-
 async def read(
     request: Request, params: Sequence[Param], systems: dict[str, str], includes: Sequence[str] = ()
 ) -> Query:
     """The search a GET or POST `_search` request asks for."""
     pairs = await pairs_of(request)
-    return parse(pairs, request, params, context_of(request, systems), includes)
+    return parse(pairs, request, params, Context(base_url(request), systems), includes)

@@ -2,7 +2,6 @@
 configurable base (`FHIR_SYSTEM_BASE`): the same on every host that serves one hospital."""
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from fastapi import Request
 
@@ -18,12 +17,7 @@ class Systems:
     by_name: dict[str, str] = field(default_factory=dict)
 
     def extension(self, name: str) -> str:
-        return _extension(self.base, name)
-
-
-@lru_cache(maxsize=64)
-def _extension(base: str, name: str) -> str:
-    return f"{base}/fhir/StructureDefinition/{name}"
+        return f"{self.base}/fhir/StructureDefinition/{name}"
 
 
 def of_settings(settings: Settings) -> Systems:

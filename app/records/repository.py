@@ -189,7 +189,6 @@ WRITER = CallerRef(
 )
 Record = dict[str, Any]  # a record as the API answers it: FIELDS
 
-_NEW_VALUES = ("patient_id", "department_id", "author_id", *FIELDS[4:8], "now")
 # A new record, version 1, if `patient_id` names a patient; the database keeps its version
 # (migration 0008). Binds patient_id, department_id, author_id, the texts and now.
 _CREATE = (

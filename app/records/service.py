@@ -142,13 +142,14 @@ async def search_records(
     total when asked. One event names the records' patients (as every list page), and
     one more those of the patients shown beside them."""
     search = search or Search()
+    of_patient = patient_id is not None
     statement = repository.search_page(
-        page.limit, search.shape, of_patient=patient_id is not None, with_subject=with_subject
+        page.limit, search.shape, of_patient=of_patient, with_subject=with_subject
     )
-    values: dict[str, Any] = {**search.values, "after": page.after}
-    if patient_id is not None:
+    values: dict[str, Any] = dict(search.values)
+    if of_patient:
         values |= {"patient_id": patient_id, "now": utcnow()}
-    scoped = await reader.read(statement, **values)
+    scoped = await reader.read(statement, after=page.after, **values)
     await reader.require(scoped.caller, policy.READERS)
     width = len(repository.FIELDS)
     rows = sorted((scoped.data(row) for row in scoped.rows), key=itemgetter(0))
@@ -170,7 +171,8 @@ async def search_records(
         events.append(users_service.patients_shown(scoped.caller, subjects))
     count = None
     if total:
-        count = await _count(reader, search, patient_id)
+        counted = repository.search_count(search.shape, of_patient=of_patient)
+        count = await reader.count(counted, **values)
     await reader.publish(events)
     records = [dict(zip(repository.FIELDS, row[:width], strict=True)) for row in shown]
     return Found(records, len(rows) > page.limit, subjects, count)
@@ -183,15 +185,6 @@ def _subjects(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
         if row[0] is not None and row[0] not in found:
             found[row[0]] = dict(zip(fields, row, strict=True))
     return list(found.values())
-
-
-async def _count(reader: Reader, search: Search, patient_id: int | None) -> int:
-    statement = repository.search_count(search.shape, of_patient=patient_id is not None)
-    values = dict(search.values)
-    if patient_id is not None:
-        values |= {"patient_id": patient_id, "now": utcnow()}
-    scoped = await reader.read(statement, **values)
-    return int(scoped.data(scoped.rows[0])[0]) if scoped.rows else 0
 
 
 async def get_version(reader: Reader, record_id: int, version: int) -> Record:

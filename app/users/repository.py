@@ -14,7 +14,7 @@ from app.core.db import AnyRow, AnySelect
 from app.core.pagination import MAX_LIMIT, keyset_page
 from app.departments.models import Department
 from app.users import policy
-from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
+from app.users.models import DoctorProfile, PatientProfile, User, casefold_key
 
 DOCTOR_COLUMNS = (
     User.id,
@@ -49,14 +49,16 @@ def patients_query() -> AnySelect:
     return select(*PATIENT_COLUMNS).join(PatientProfile, PatientProfile.user_id == User.id)
 
 
+_ONE_DOCTOR = doctors_query().where(
+    User.id == bindparam("doctor_id"), policy.doctors_visible(TOKEN_CALLER)
+)
+_ONE_PATIENT = patients_query().where(
+    User.id == bindparam("patient_id"), policy.patient_visible(TOKEN_CALLER)
+)
 # One doctor, if the caller may read doctors. Binds doctor_id.
-DOCTOR = scoped(
-    doctors_query().where(User.id == bindparam("doctor_id"), policy.doctors_visible(TOKEN_CALLER))
-)
+DOCTOR = scoped(_ONE_DOCTOR)
 # One patient, if the caller may read him. Binds patient_id.
-PATIENT = scoped(
-    patients_query().where(User.id == bindparam("patient_id"), policy.patient_visible(TOKEN_CALLER))
-)
+PATIENT = scoped(_ONE_PATIENT)
 
 
 def doctors_page_query(limit: int, *, of_department: bool) -> AnySelect:
@@ -99,8 +101,8 @@ def patients_page(limit: int, *, search: bool) -> AnySelect:
 # What FHIR shows of a doctor or a patient besides his profile: whether his account is
 # active, and since when he is here (the resource's last update: profiles keep no history).
 ACCOUNT_COLUMNS = (User.is_active, User.created_at)
-DOCTOR_RESOURCE_FIELDS = (*DOCTOR_FIELDS, "is_active", "created_at")
-PATIENT_RESOURCE_FIELDS = (*PATIENT_FIELDS, "is_active", "created_at")
+DOCTOR_RESOURCE_FIELDS = (*DOCTOR_FIELDS, *(column.key for column in ACCOUNT_COLUMNS))
+PATIENT_RESOURCE_FIELDS = (*PATIENT_FIELDS, *(column.key for column in ACCOUNT_COLUMNS))
 SEARCHES_CACHED = 1024
 
 # The fields searches compare (core.filters): names by their casefolded key (`name`), or
@@ -126,39 +128,23 @@ DOCTOR_SEARCH_FIELDS: filters.Columns = {
 
 # One patient with his account's columns (PATIENT_RESOURCE_FIELDS), if the caller may read
 # him. Binds patient_id.
-PATIENT_RESOURCE = scoped(
-    select(*PATIENT_COLUMNS, *ACCOUNT_COLUMNS)
-    .join(PatientProfile, PatientProfile.user_id == User.id)
-    .where(User.id == bindparam("patient_id"), policy.patient_visible(TOKEN_CALLER))
-)
+PATIENT_RESOURCE = scoped(_ONE_PATIENT.add_columns(*ACCOUNT_COLUMNS))
 # One doctor with his account's columns (DOCTOR_RESOURCE_FIELDS). Binds doctor_id.
-DOCTOR_RESOURCE = scoped(
-    select(*DOCTOR_COLUMNS, *ACCOUNT_COLUMNS)
-    .join(DoctorProfile, DoctorProfile.user_id == User.id)
-    .where(User.id == bindparam("doctor_id"), policy.doctors_visible(TOKEN_CALLER))
-)
+DOCTOR_RESOURCE = scoped(_ONE_DOCTOR.add_columns(*ACCOUNT_COLUMNS))
 
 
 def _patients_matching(criteria: filters.Criteria) -> AnySelect:
-    return (
-        select(*PATIENT_COLUMNS, *ACCOUNT_COLUMNS)
-        .join(PatientProfile, PatientProfile.user_id == User.id)
-        .where(
-            policy.patient_visible(TOKEN_CALLER),
-            *filters.conditions(PATIENT_SEARCH_FIELDS, criteria),
-        )
-    )
+    """The patients the caller may read that meet `criteria`, with their accounts'
+    columns (PATIENT_RESOURCE_FIELDS)."""
+    conditions = filters.conditions(PATIENT_SEARCH_FIELDS, criteria)
+    visible = policy.patient_visible(TOKEN_CALLER)
+    return patients_query().add_columns(*ACCOUNT_COLUMNS).where(visible, *conditions)
 
 
 def _doctors_matching(criteria: filters.Criteria) -> AnySelect:
-    return (
-        select(*DOCTOR_COLUMNS, *ACCOUNT_COLUMNS)
-        .join(DoctorProfile, DoctorProfile.user_id == User.id)
-        .where(
-            policy.doctors_visible(TOKEN_CALLER),
-            *filters.conditions(DOCTOR_SEARCH_FIELDS, criteria),
-        )
-    )
+    conditions = filters.conditions(DOCTOR_SEARCH_FIELDS, criteria)
+    visible = policy.doctors_visible(TOKEN_CALLER)
+    return doctors_query().add_columns(*ACCOUNT_COLUMNS).where(visible, *conditions)
 
 
 @lru_cache(maxsize=SEARCHES_CACHED)
@@ -189,12 +175,7 @@ def doctors_count(criteria: filters.Criteria) -> AnySelect:
 def with_patients(page: FromClause, patient_id: ColumnElement[Any]) -> AnySelect:
     """The rows of `page`, each followed by its patient's PATIENT_RESOURCE_FIELDS (labelled
     `subject_<field>`) when the caller may read that patient, else NULLs."""
-    patient = (
-        select(*PATIENT_COLUMNS, *ACCOUNT_COLUMNS)
-        .join(PatientProfile, PatientProfile.user_id == User.id)
-        .where(policy.patient_visible(TOKEN_CALLER))
-        .subquery("patient")
-    )
+    patient = _patients_matching(()).subquery("patient")
     labelled = [patient.c[name].label(f"subject_{name}") for name in PATIENT_RESOURCE_FIELDS]
     return (
         select(*page.c, *labelled).select_from(page).outerjoin(patient, patient.c.id == patient_id)
@@ -207,11 +188,6 @@ async def get_doctor_row(session: AsyncSession, doctor_id: int) -> AnyRow | None
 
 async def get_doctor_profile(session: AsyncSession, doctor_id: int) -> DoctorProfile | None:
     return await session.get(DoctorProfile, doctor_id)
-
-
-async def is_patient(session: AsyncSession, user_id: int) -> bool:
-    query = select(exists().where(User.id == user_id, User.role == Role.PATIENT.value))
-    return bool(await session.scalar(query))
 
 
 async def department_exists(session: AsyncSession, department_id: int) -> bool:

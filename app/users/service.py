@@ -119,7 +119,9 @@ async def search_patients(
     await reader.require(scoped.caller, policy.PATIENT_READERS)
     rows = [scoped.data(row) for row in scoped.rows]
     patients = _profiles(repository.PATIENT_RESOURCE_FIELDS, rows[: page.limit])
-    count = await _count(reader, repository.patients_count(search.shape), search) if total else None
+    count = None
+    if total:
+        count = await reader.count(repository.patients_count(search.shape), **search.values)
     if patients:
         await reader.publish([patients_shown(scoped.caller, patients)])
     return Found(patients, len(rows) > page.limit, count)
@@ -134,13 +136,10 @@ async def search_doctors(
     await reader.require(scoped.caller, policy.STAFF)
     rows = [scoped.data(row) for row in scoped.rows]
     doctors = _profiles(repository.DOCTOR_RESOURCE_FIELDS, rows[: page.limit])
-    count = await _count(reader, repository.doctors_count(search.shape), search) if total else None
+    count = None
+    if total:
+        count = await reader.count(repository.doctors_count(search.shape), **search.values)
     return Found(doctors, len(rows) > page.limit, count)
-
-
-async def _count(reader: Reader, statement: Any, search: Search) -> int:
-    scoped = await reader.read(statement, **search.values)
-    return int(scoped.data(scoped.rows[0])[0]) if scoped.rows else 0
 
 
 async def get_patient(reader: Reader, patient_id: int, *, account: bool = False) -> Profile:

@@ -11,7 +11,7 @@ from app.fhir import bundle, search, systems
 from app.fhir.condition import mapping
 from app.fhir.patient.mapping import patient
 from app.fhir.responses import fhir_response, negotiate, resource_id, resource_response
-from app.fhir.routing import fhir_router, read_route, search_routes
+from app.fhir.routing import fhir_router, path_parameter, read_resource, read_route, search_routes
 from app.fhir.search import Param, Query
 from app.records import service
 
@@ -52,20 +52,11 @@ PARAMS = (
         definition="http://hl7.org/fhir/SearchParameter/Condition-recorded-date",
     ),
 )
-_VERSION = {
-    "name": "version_id",
-    "in": "path",
-    "required": True,
-    "description": "The record's version",
-    "schema": {"type": "string"},
-}
+_VERSION = path_parameter("version_id", "The record's version")
 
 
 async def fhir_read_condition(request: Request) -> Response:
-    negotiate(request)
-    record_id = resource_id(request.path_params["resource_id"])
-    record = await service.get_record(reader_of(request), record_id)
-    return resource_response(request, mapping.condition(record, systems.of_request(request)))
+    return await read_resource(request, service.get_record, mapping.condition)
 
 
 async def fhir_vread_condition(request: Request) -> Response:

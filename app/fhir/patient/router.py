@@ -4,11 +4,9 @@ read any patient, a patient himself only), audited as its REST twins."""
 from fastapi import Request
 from starlette.responses import Response
 
-from app.auth.dependencies import reader_of
-from app.fhir import bundle, search, systems
+from app.fhir import search
 from app.fhir.patient import mapping
-from app.fhir.responses import fhir_response, negotiate, resource_id, resource_response
-from app.fhir.routing import fhir_router, read_route, search_routes
+from app.fhir.routing import fhir_router, read_resource, read_route, search_resources, search_routes
 from app.fhir.search import Param
 from app.users import service
 from app.users.models import casefold_key
@@ -20,11 +18,7 @@ ADMINISTRATIVE_GENDER = "http://hl7.org/fhir/administrative-gender"
 PARAMS = (
     search.id_param(),
     search.last_updated("created_at", "When the patient's account was made"),
-    search.name_param(
-        "Starts a word of the name (case-insensitive); `:contains` anywhere in it; `:exact` "
-        "the whole name, as written",
-        "http://hl7.org/fhir/SearchParameter/Patient-name",
-    ),
+    search.name_param("http://hl7.org/fhir/SearchParameter/Patient-name"),
     Param(
         "identifier",
         "token",
@@ -53,21 +47,11 @@ PARAMS = (
 
 
 async def fhir_read_patient(request: Request) -> Response:
-    negotiate(request)
-    patient_id = resource_id(request.path_params["resource_id"])
-    row = await service.get_patient(reader_of(request), patient_id, account=True)
-    return resource_response(request, mapping.patient(row, systems.of_request(request)))
+    return await read_resource(request, service.get_patient, mapping.patient, account=True)
 
 
 async def fhir_search_patients(request: Request) -> Response:
-    known = systems.of_request(request)
-    query = await search.read(request, PARAMS, known.by_name)
-    found = await service.search_patients(
-        reader_of(request), query.page, query.search, total=query.total
-    )
-    patients = [mapping.patient(row, known) for row in found.items]
-    answer = bundle.searchset(request, query, patients, more=found.more, total=found.total)
-    return fhir_response(answer)
+    return await search_resources(request, PARAMS, service.search_patients, mapping.patient)
 
 
 read_route(router, "Patient", fhir_read_patient, who=WHO)
