@@ -8,6 +8,7 @@ cost as much CPU as the statement. The same statement object runs through SQLAlc
 SQLite (and behind PgBouncer), so both databases run one statement per rule.
 """
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -51,15 +52,21 @@ class CompiledStatement:
         return rows
 
 
-_compiled: dict[tuple[int, str], tuple[ClauseElement, CompiledStatement]] = {}
+# Statements are built once (module constants, or cached per page size and per search
+# shape), but the shapes a caller can ask for are many more than those caches keep: the
+# compiled forms are bounded too, the least recently used going first, so that no sequence
+# of requests makes a worker's memory grow.
+COMPILED_CACHED = 4096
+_compiled: OrderedDict[tuple[int, str], tuple[ClauseElement, CompiledStatement]] = OrderedDict()
 
 
 def compiled(statement: ClauseElement, dialect: Dialect) -> CompiledStatement:
-    """The statement's compiled form for the dialect (kept for the process's lifetime:
-    statements are built once, per page size)."""
+    """The statement's compiled form for the dialect (kept while it is among the
+    COMPILED_CACHED most recently used)."""
     key = (id(statement), dialect.name)
     found = _compiled.get(key)
     if found is not None and found[0] is statement:
+        _compiled.move_to_end(key)
         return found[1]
     result = cast(SQLCompiler, statement.compile(dialect=dialect))
     processors = result._bind_processors
@@ -83,6 +90,8 @@ def compiled(statement: ClauseElement, dialect: Dialect) -> CompiledStatement:
         ),
     )
     _compiled[key] = (statement, form)
+    if len(_compiled) > COMPILED_CACHED:
+        _compiled.popitem(last=False)
     return form
 
 
