@@ -4,7 +4,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, exists, insert
+from sqlalchemy import BigInteger, String, bindparam, insert
 from sqlalchemy.sql import select
 
 from app.audit.policy import trail_visible
@@ -14,7 +14,7 @@ from app.core.db import AnySelect, UTCDateTime
 from app.core.pagination import MAX_LIMIT, written
 from app.emergency.models import EmergencyGrant
 from app.transaction import Write
-from app.users.models import Role, User
+from app.users import repository as users
 
 GRANTED_FIELDS = ("id", "patient_id", "doctor_id", "reason", "created_at", "expires_at")
 
@@ -29,12 +29,7 @@ _CREATE = (
             bindparam("reason", type_=String),
             bindparam("created_at", type_=UTCDateTime),
             bindparam("expires_at", type_=UTCDateTime),
-        ).where(
-            exists().where(
-                User.id == bindparam("patient_id", type_=BigInteger),
-                User.role == Role.PATIENT.value,
-            )
-        ),
+        ).where(users.is_patient(bindparam("patient_id", type_=BigInteger))),
     )
     .returning(*(getattr(EmergencyGrant, name) for name in GRANTED_FIELDS))
 )

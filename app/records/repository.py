@@ -14,7 +14,6 @@ from sqlalchemy import (
     BindParameter,
     Text,
     bindparam,
-    exists,
     func,
     insert,
     literal,
@@ -34,7 +33,6 @@ from app.records import policy
 from app.records.models import PatientRecord, PatientRecordVersion
 from app.transaction import Write
 from app.users import repository as users
-from app.users.models import Role, User
 
 RECORD_COLUMNS = (
     PatientRecord.id,
@@ -203,12 +201,7 @@ _CREATE = (
             literal(1),
             NOW,
             NOW,
-        ).where(
-            exists().where(
-                User.id == bindparam("patient_id", type_=BigInteger),
-                User.role == Role.PATIENT.value,
-            )
-        ),
+        ).where(users.is_patient(bindparam("patient_id", type_=BigInteger))),
     )
     .returning(*RECORD_COLUMNS)
 )

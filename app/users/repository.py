@@ -14,7 +14,14 @@ from app.core.db import AnyRow, AnySelect
 from app.core.pagination import MAX_LIMIT, keyset_page
 from app.departments.models import Department
 from app.users import policy
-from app.users.models import DoctorProfile, PatientProfile, User, casefold_key
+from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
+
+
+def is_patient(user_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Whether `user_id` is a patient's (one primary-key probe): a write about a patient
+    checks it in its own statement."""
+    return exists().where(User.id == user_id, User.role == Role.PATIENT.value)
+
 
 DOCTOR_COLUMNS = (
     User.id,
