@@ -67,11 +67,9 @@ def _audit_change(write: Write, action: str, department_id: int) -> None:
 
 
 async def create_department(write: Write, data: DepartmentCreate) -> Item:
-    if await repository.name_taken(write, data.name):
-        raise Conflict(NAME_TAKEN)
     try:
         department = await repository.create(write, data.model_dump())
-    except IntegrityError:  # the same name created concurrently
+    except IntegrityError:  # the name's key is taken: the database's unique index decides
         raise Conflict(NAME_TAKEN) from None
     _audit_change(write, "department.create", department["id"])
     return department
