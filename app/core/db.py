@@ -1,6 +1,7 @@
 """Engine, sessions and the declarative base shared by every domain's models."""
 
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -8,6 +9,7 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import BigInteger, CompoundSelect, DateTime, Integer, MetaData, Row, Select, event
 from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import greenlet_spawn
 
@@ -149,7 +151,7 @@ async def driver_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterato
     # than the statement itself.
     try:
         pooled = await (
-            bind.raw_connection() if isinstance(bind, AsyncEngine) else bind.get_raw_connection()
+            _checkout(bind) if isinstance(bind, AsyncEngine) else bind.get_raw_connection()
         )
     except Exception as error:  # a new connection refused: the server is down or starting
         if _is_unavailable(error) or _is_unavailable(error.__cause__):
@@ -169,7 +171,35 @@ async def driver_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterato
                 # A transaction neither committed nor rolled back (its end failed or was
                 # cancelled): the connection must not serve another request.
                 await greenlet_spawn(pooled.invalidate)
-            await greenlet_spawn(pooled.close)  # back to the pool (closed if invalidated)
+            await _checkin(bind, pooled)
+
+
+# SQLAlchemy's pool runs in a greenlet so that it may await (connect, close, wait for a
+# free connection); switching into one copies the request's deep stack, which costs more
+# than the pool's own work. Taking an idle connection or giving one back to a pool with
+# room awaits nothing, so those two run directly.
+
+
+async def _checkout(engine: AsyncEngine) -> PoolProxiedConnection:
+    pool = engine.sync_engine.pool
+    if isinstance(pool, QueuePool) and pool.checkedin() > 0:
+        # An idle connection that was invalidated must reconnect, which awaits: the pool
+        # gives its record back, and the connect it prepared, never started, is dropped.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+            try:
+                return engine.sync_engine.raw_connection()
+            except MissingGreenlet:
+                pass
+    return await engine.raw_connection()
+
+
+async def _checkin(engine: AsyncEngine, pooled: PoolProxiedConnection) -> None:
+    pool = engine.sync_engine.pool
+    if pooled.is_valid and isinstance(pool, QueuePool) and pool.checkedin() < pool.size():
+        pooled.close()
+    else:  # a connection to close (invalidated, or beyond the pool's size) awaits it
+        await greenlet_spawn(pooled.close)
 
 
 def _unique_statement_name() -> str:
