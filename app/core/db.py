@@ -185,8 +185,7 @@ async def _checkout(engine: AsyncEngine) -> PoolProxiedConnection:
     if isinstance(pool, QueuePool) and pool.checkedin() > 0:
         # An idle connection that was invalidated must reconnect, which awaits: the pool
         # gives its record back, and the connect it prepared, never started, is dropped.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+        with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
             try:
                 return engine.sync_engine.raw_connection()
             except MissingGreenlet:
