@@ -15,6 +15,7 @@ from app.core.config import ConfigError, Settings, exit_for, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.garbage import freeze_startup_objects
 from app.core.logging import configure_logging
+from app.core.memory import return_large_blocks
 from app.core.middleware import (
     BodyLimitMiddleware,
     HeadMiddleware,
@@ -40,6 +41,7 @@ NO_STORE_PREFIXES = ("/auth", "/api", "/fhir")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Own the engine for the process's lifetime (unless a caller already attached one)."""
+    return_large_blocks()  # before the first hash
     settings: Settings = app.state.settings
     owns_engine = not hasattr(app.state, "engine")
     if owns_engine:
