@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, Query, Request, Response
-from sqlalchemy import BigInteger, bindparam, literal_column
+from sqlalchemy import BigInteger, ColumnElement, bindparam, literal_column, select, union_all
 
 from app.core.db import AnySelect
 from app.core.errors import InvalidInput
@@ -46,6 +46,23 @@ def keyset_page(query: SelectT, column: Any, limit: int) -> SelectT:
     """`keyset` for a statement built once per page size: the keyset bound as `after`
     (`Page.after`), the look-ahead row included."""
     return query.where(column > AFTER).order_by(column).limit(written(limit + 1))
+
+
+def keyset_page_of_cases(
+    query: AnySelect, cases: tuple[ColumnElement[bool], ...], column: Any, limit: int
+) -> AnySelect:
+    """keyset_page of the rows that meet one of `cases`, conditions of which no two ever
+    hold together (one per role, say): a page per case, merged. PostgreSQL plans each case
+    on its own estimate, where their OR would be guessed to keep 1% of the rows, and a
+    staff member's page would sort the whole table."""
+    key = column.label("page_key")
+    pages = [
+        select(keyset_page(query.add_columns(key).where(case), column, limit).subquery())
+        for case in cases
+    ]
+    merged = union_all(*pages).subquery("cases")
+    columns = [c for c in merged.c if c.key != "page_key"]
+    return select(*columns).order_by(merged.c.page_key).limit(written(limit + 1))
 
 
 def keyset(query: SelectT, column: Any, page: Page) -> SelectT:

@@ -17,6 +17,12 @@ def doctors_visible(caller: CallerRef) -> ColumnElement[bool]:
     return caller.has_role(*STAFF)
 
 
+def patient_visible_cases(caller: CallerRef) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """patient_visible as its two cases, which never hold together: staff read every
+    patient, a patient his own row."""
+    return caller.has_role(*STAFF), User.id == caller.patient_id
+
+
 def patient_visible(caller: CallerRef) -> ColumnElement[bool]:
     """The patient rows (users joined to patient profiles) the caller may read."""
-    return or_(caller.has_role(*STAFF), User.id == caller.patient_id)
+    return or_(*patient_visible_cases(caller))

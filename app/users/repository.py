@@ -11,7 +11,7 @@ from sqlalchemy.sql import FromClause
 from app.auth.caller import TOKEN_CALLER, scoped
 from app.core import filters
 from app.core.db import AnyRow, AnySelect
-from app.core.pagination import MAX_LIMIT, keyset_page
+from app.core.pagination import MAX_LIMIT, keyset_page, keyset_page_of_cases
 from app.departments.models import Department
 from app.users import policy
 from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
@@ -93,7 +93,7 @@ def search_pattern(q: str) -> str:
 def patients_page(limit: int, *, search: bool) -> AnySelect:
     """A page of patients the caller may read; with `search`, those whose username or
     full name contains `pattern` (search_pattern). Binds after (and pattern)."""
-    query = patients_query().where(policy.patient_visible(TOKEN_CALLER))
+    query = patients_query()
     if search:
         pattern: BindParameter[str] = bindparam("pattern")
         query = query.where(
@@ -102,7 +102,13 @@ def patients_page(limit: int, *, search: bool) -> AnySelect:
                 User.full_name_key.like(pattern, escape="/"),
             )
         )
-    return scoped(keyset_page(query, PATIENT_KEY, limit))
+    return scoped(_visible_page(query, limit))
+
+
+def _visible_page(query: AnySelect, limit: int) -> AnySelect:
+    """A page of the patients of `query` that the caller may read."""
+    cases = policy.patient_visible_cases(TOKEN_CALLER)
+    return keyset_page_of_cases(query, cases, PATIENT_KEY, limit)
 
 
 # What FHIR shows of a doctor or a patient besides his profile: whether his account is
@@ -140,12 +146,17 @@ PATIENT_RESOURCE = scoped(_ONE_PATIENT.add_columns(*ACCOUNT_COLUMNS))
 DOCTOR_RESOURCE = scoped(_ONE_DOCTOR.add_columns(*ACCOUNT_COLUMNS))
 
 
+def _patients_meeting(criteria: filters.Criteria) -> AnySelect:
+    """The patients that meet `criteria`, with their accounts' columns
+    (PATIENT_RESOURCE_FIELDS), whoever asks."""
+    conditions = filters.conditions(PATIENT_SEARCH_FIELDS, criteria)
+    return patients_query().add_columns(*ACCOUNT_COLUMNS).where(*conditions)
+
+
 def _patients_matching(criteria: filters.Criteria) -> AnySelect:
     """The patients the caller may read that meet `criteria`, with their accounts'
     columns (PATIENT_RESOURCE_FIELDS)."""
-    conditions = filters.conditions(PATIENT_SEARCH_FIELDS, criteria)
-    visible = policy.patient_visible(TOKEN_CALLER)
-    return patients_query().add_columns(*ACCOUNT_COLUMNS).where(visible, *conditions)
+    return _patients_meeting(criteria).where(policy.patient_visible(TOKEN_CALLER))
 
 
 def _doctors_matching(criteria: filters.Criteria) -> AnySelect:
@@ -158,7 +169,7 @@ def _doctors_matching(criteria: filters.Criteria) -> AnySelect:
 def patients_search(limit: int, criteria: filters.Criteria) -> AnySelect:
     """A page of the patients the caller may read that meet `criteria`, rows of
     PATIENT_RESOURCE_FIELDS. Binds after and the criteria's values."""
-    return scoped(keyset_page(_patients_matching(criteria), PATIENT_KEY, limit))
+    return scoped(_visible_page(_patients_meeting(criteria), limit))
 
 
 @lru_cache(maxsize=SEARCHES_CACHED)
