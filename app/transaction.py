@@ -23,8 +23,9 @@ at all (no change without its event, no event for a change rolled back), and the
 commit appends in a transaction of its own. Reads change nothing but the trail, so theirs
 can share one append with every other read waiting.
 
-A write's audit append locks the chain head: taken as the transaction's last statement, the
-lock is held only until the commit that follows it.
+A write's audit append locks the chain head: taken as the transaction's last statement, and
+sent to the server in one message with the commit (on PostgreSQL's driver), the lock is held
+only while the server appends and commits.
 """
 
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -166,14 +167,39 @@ class Write:
         row = await self.one(statement, values)
         return None if row is None else row[0]
 
-    async def _append(self) -> None:
+    async def commit(self, transaction: Any) -> None:
+        """Append the recorded events (the transaction's last statement), then commit."""
         events: Sequence[NewEvent] = self.info.pop(_PENDING, [])
-        if not events:
+        if isinstance(transaction, DriverTransaction):
+            await transaction.commit_after(events)
             return
-        if self.driver:
-            await audit_repository.append_on_driver(self.connection, self.dialect, events)
-        else:
+        if events:
             await audit_repository.append(self.connection, events)
+        await transaction.commit()
+
+
+@dataclass(slots=True)
+class DriverTransaction:
+    """A write's transaction on the driver's connection (a savepoint inside a test's
+    transaction), ended together with its audit append: both go to the server in one
+    message (audit.repository.append_then)."""
+
+    connection: Any
+    savepoint: bool = False
+
+    async def start(self) -> None:
+        self.savepoint = self.connection.is_in_transaction()
+        await self.connection.execute("SAVEPOINT write" if self.savepoint else "BEGIN")
+
+    async def commit_after(self, events: Sequence[NewEvent]) -> None:
+        end = "RELEASE SAVEPOINT write" if self.savepoint else "COMMIT"
+        await self.connection.execute(audit_repository.append_then(events, end) if events else end)
+
+    async def rollback(self) -> None:
+        if self.savepoint:
+            await self.connection.execute("ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write")
+        else:
+            await self.connection.execute("ROLLBACK")
 
 
 @asynccontextmanager
@@ -184,10 +210,9 @@ async def write_unit(state: Any) -> AsyncIterator[Write]:
     driver = bind.dialect.name == "postgresql" and not state.settings.db_pgbouncer
     if driver:
         async with db.driver_connection(bind) as connection:
-            # Inside a test's transaction (a lent connection) this is a savepoint.
-            transaction = connection.transaction()
-            await transaction.start()
-            async with _ending(Write(connection, bind.dialect, True), transaction) as write:
+            driver_transaction = DriverTransaction(connection)
+            await driver_transaction.start()
+            async with _ending(Write(connection, bind.dialect, True), driver_transaction) as write:
                 yield write
         return
     if isinstance(bind, AsyncEngine):
@@ -207,12 +232,10 @@ async def _ending(write: Write, transaction: Any) -> AsyncIterator[Write]:
     try:
         yield write
     except REFUSALS:
-        await write._append()
-        await transaction.commit()
+        await write.commit(transaction)
         raise
     except BaseException:
         write.info.pop(_PENDING, None)
         await transaction.rollback()
         raise
-    await write._append()
-    await transaction.commit()
+    await write.commit(transaction)

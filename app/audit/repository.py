@@ -36,7 +36,7 @@ from app.audit.chain import CONTENT_FIELDS, canonical_time, digest_of, link
 from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
 from app.auth.caller import TOKEN_CALLER, scoped
 from app.core import compiled
-from app.core.db import AnySelect, UTCDateTime, dialect_name
+from app.core.db import AnySelect, UTCDateTime, dialect_name, postgres_string
 from app.core.pagination import MAX_LIMIT, keyset_page, written
 from app.users.models import Role, User
 
@@ -124,6 +124,16 @@ async def append_on_driver(connection: Any, dialect: Dialect, events: Sequence[N
     committed on its own outside a transaction."""
     if events:
         await compiled.execute(connection, _APPEND_POSTGRES, dialect, _as_json(events))
+
+
+def append_then(events: Sequence[NewEvent], end: str) -> str:
+    """`append` and then `end` (the statement that ends its transaction) as one script for
+    PostgreSQL's driver, the events written in as a string constant. The server runs both
+    as it receives them, so the chain head's lock, which the append takes, is held until
+    the commit without waiting for the process to come back and send it (under load, the
+    turn of every other request queued in its event loop)."""
+    events_sql = postgres_string(_as_json(events)["events"])
+    return f"{_APPEND_POSTGRES.text.replace(':events', events_sql)};\n{end}"
 
 
 async def append(bind: AsyncSession | AsyncConnection, events: Sequence[NewEvent]) -> None:

@@ -62,6 +62,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def postgres_string(value: str) -> str:
+    """`value` as a PostgreSQL string constant in the escape syntax (E'…'), which reads
+    alike whatever `standard_conforming_strings` says: for a value written into a statement
+    that cannot take parameters (a script of several statements)."""
+    if "\x00" in value:
+        raise ValueError("PostgreSQL text cannot hold NUL")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
