@@ -93,22 +93,24 @@ def search_pattern(q: str) -> str:
 def patients_page(limit: int, *, search: bool) -> AnySelect:
     """A page of patients the caller may read; with `search`, those whose username or
     full name contains `pattern` (search_pattern). Binds after (and pattern)."""
-    query = patients_query()
-    if search:
-        pattern: BindParameter[str] = bindparam("pattern")
-        query = query.where(
-            or_(
-                User.username_key.like(pattern, escape="/"),
-                User.full_name_key.like(pattern, escape="/"),
-            )
+    if not search:
+        return scoped(_visible_page(patients_query(), limit))
+    pattern: BindParameter[str] = bindparam("pattern")
+    matching = patients_query().where(
+        or_(
+            User.username_key.like(pattern, escape="/"),
+            User.full_name_key.like(pattern, escape="/"),
         )
-    return scoped(_visible_page(query, limit))
+    )
+    # The matches come from the users' name indexes: their page walks the users' key (the
+    # same ids), or PostgreSQL's generic plan would merge them with every patient profile.
+    return scoped(_visible_page(matching, limit, key=User.id))
 
 
-def _visible_page(query: AnySelect, limit: int) -> AnySelect:
-    """A page of the patients of `query` that the caller may read."""
+def _visible_page(query: AnySelect, limit: int, key: Any = PATIENT_KEY) -> AnySelect:
+    """A page of the patients of `query` that the caller may read, in `key` order."""
     cases = policy.patient_visible_cases(TOKEN_CALLER)
-    return keyset_page_of_cases(query, cases, PATIENT_KEY, limit)
+    return keyset_page_of_cases(query, cases, key, limit)
 
 
 # What FHIR shows of a doctor or a patient besides his profile: whether his account is
