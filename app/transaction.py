@@ -193,7 +193,10 @@ class DriverTransaction:
 
     async def commit_after(self, events: Sequence[NewEvent]) -> None:
         end = "RELEASE SAVEPOINT write" if self.savepoint else "COMMIT"
-        await self.connection.execute(audit_repository.append_then(events, end) if events else end)
+        if events:
+            await audit_repository.append_then(self.connection, events, end)
+        else:
+            await self.connection.execute(end)
 
     async def rollback(self) -> None:
         if self.savepoint:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.audit import repository as audit_repository
 from app.core.config import Settings
 from app.core.db import postgres_string
 from bench.seed import server_url
@@ -58,7 +59,7 @@ def test_a_string_with_nul_is_refused() -> None:
 
 
 def _ends_its_transaction(statement: str) -> bool:
-    return "INSERT INTO audit_events" in statement and statement.rstrip().endswith(
+    return statement.startswith("EXECUTE audit_append") and statement.rstrip().endswith(
         "RELEASE SAVEPOINT write"  # COMMIT outside the test's own transaction
     )
 
@@ -92,3 +93,29 @@ async def test_a_write_sends_its_append_with_its_commit(
         assert answer.status_code == status, answer.text
         assert _ends_its_transaction(statements[-1]), (method, path, statements[-1])
         assert not any(_ends_its_transaction(s) for s in statements[:-1])
+
+
+async def test_the_append_is_prepared_once_per_connection(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    settings: Settings,
+    engine: AsyncEngine,
+    sessionmaker: Any,
+) -> None:
+    department = await create_department(db)
+    doctor = await create_doctor(db, department)
+    patient = await create_patient(db)
+    await db.commit()
+    headers = (await tokens_for(db, settings, doctor)).headers
+    body = {"patient_id": patient.id, "diagnosis": "d", "observations": "o", "treatments": "t"}
+    answer = await client.post("/api/patient_records/", json=body, headers=headers)
+    assert answer.status_code == 201, answer.text
+    # A connection the process no longer knows to have it prepared (as after a failure
+    # between the two) finds it prepared on the server, and uses it.
+    audit_repository._prepared_on.clear()
+    for _ in range(2):
+        async with recording(engine, sessionmaker) as statements:
+            answer = await client.post("/api/patient_records/", json=body, headers=headers)
+        assert answer.status_code == 201, answer.text
+        assert not any(s.startswith("PREPARE") for s in statements)
+        assert _ends_its_transaction(statements[-1])
