@@ -127,8 +127,8 @@ async def append_on_driver(connection: Any, dialect: Dialect, events: Sequence[N
         await compiled.execute(connection, _APPEND_POSTGRES, dialect, _as_json(events))
 
 
-# The append prepared once per driver connection: as a script (below) it would be planned
-# at every write, at twice the server's CPU of the append itself.
+# The append prepared once per driver connection: sent as a script, it would be parsed and
+# planned at every write, which costs the server as much as running it.
 _APPEND_PREPARED = "audit_append"
 _prepared_on: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
