@@ -170,7 +170,7 @@ class Write:
     async def commit(self, transaction: Any) -> None:
         """Append the recorded events (the transaction's last statement), then commit."""
         events: Sequence[NewEvent] = self.info.pop(_PENDING, [])
-        if isinstance(transaction, DriverTransaction):
+        if self.driver:
             await transaction.commit_after(events)
             return
         if events:
@@ -193,10 +193,7 @@ class DriverTransaction:
 
     async def commit_after(self, events: Sequence[NewEvent]) -> None:
         end = "RELEASE SAVEPOINT write" if self.savepoint else "COMMIT"
-        if events:
-            await audit_repository.append_then(self.connection, events, end)
-        else:
-            await self.connection.execute(end)
+        await audit_repository.append_then(self.connection, events, end)
 
     async def rollback(self) -> None:
         if self.savepoint:

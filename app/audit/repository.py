@@ -139,6 +139,9 @@ async def append_then(connection: Any, events: Sequence[NewEvent], end: str) -> 
     runs both as it receives them, so the chain head's lock, which the append takes, is
     held until the commit without waiting for the process to come back and send it (under
     load, after the turn of every other request queued in its event loop)."""
+    if not events:
+        await connection.execute(end)
+        return
     if connection not in _prepared_on:
         exists = "SELECT EXISTS (SELECT FROM pg_prepared_statements WHERE name = $1)"
         if not await connection.fetchval(exists, _APPEND_PREPARED):

@@ -3,6 +3,7 @@ message: the append locks the chain head, and a commit sent only once the proces
 back to the request (behind every other request in its event loop) kept that lock, and
 every other writer of the process and of the others, waiting meanwhile."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.audit import repository as audit_repository
 from app.core.config import Settings
 from app.core.db import postgres_string
+from app.departments.models import Department
+from app.users.models import User
 from bench.seed import server_url
 from tests.factories import (
     create_department,
@@ -64,58 +67,65 @@ def _ends_its_transaction(statement: str) -> bool:
     )
 
 
-async def test_a_write_sends_its_append_with_its_commit(
-    client: httpx.AsyncClient,
-    db: AsyncSession,
-    settings: Settings,
-    engine: AsyncEngine,
-    sessionmaker: Any,
-) -> None:
+@dataclass
+class Ward:
+    doctor: User
+    department: Department
+    patient: User
+    headers: dict[str, str]  # the doctor's
+
+    @property
+    def new_record(self) -> dict[str, Any]:
+        return {"patient_id": self.patient.id, "diagnosis": "d", "observations": "o",
+                "treatments": "t"}  # fmt: skip
+
+
+@pytest.fixture
+async def ward(db: AsyncSession, settings: Settings) -> Ward:
     department = await create_department(db)
     doctor = await create_doctor(db, department)
     patient = await create_patient(db)
-    record = await create_record(db, patient=patient, doctor=doctor, department=department)
+    await db.commit()
+    return Ward(doctor, department, patient, (await tokens_for(db, settings, doctor)).headers)
+
+
+async def test_a_write_sends_its_append_with_its_commit(
+    client: httpx.AsyncClient, db: AsyncSession, ward: Ward, engine: AsyncEngine, sessionmaker: Any
+) -> None:
+    record = await create_record(
+        db, patient=ward.patient, doctor=ward.doctor, department=ward.department
+    )
     other = await create_department(db)
     colleague = await create_doctor(db, other)
-    elsewhere = await create_record(db, patient=patient, doctor=colleague, department=other)
+    elsewhere = await create_record(db, patient=ward.patient, doctor=colleague, department=other)
     await db.commit()
-    headers = (await tokens_for(db, settings, doctor)).headers
-    body = {"patient_id": patient.id, "diagnosis": "d", "observations": "o", "treatments": "t"}
     writes = [
-        ("POST", "/api/patient_records/", body, 201),
+        ("POST", "/api/patient_records/", ward.new_record, 201),
         ("PATCH", f"/api/patient_records/{record.id}", {"notes": "seen"}, 200),
         # a refusal commits its own event the same way
         ("PATCH", f"/api/patient_records/{elsewhere.id}", {"notes": "seen"}, 404),
     ]
     for method, path, payload, status in writes:
         async with recording(engine, sessionmaker) as statements:
-            answer = await client.request(method, path, json=payload, headers=headers)
+            answer = await client.request(method, path, json=payload, headers=ward.headers)
         assert answer.status_code == status, answer.text
         assert _ends_its_transaction(statements[-1]), (method, path, statements[-1])
         assert not any(_ends_its_transaction(s) for s in statements[:-1])
 
 
 async def test_the_append_is_prepared_once_per_connection(
-    client: httpx.AsyncClient,
-    db: AsyncSession,
-    settings: Settings,
-    engine: AsyncEngine,
-    sessionmaker: Any,
+    client: httpx.AsyncClient, ward: Ward, engine: AsyncEngine, sessionmaker: Any
 ) -> None:
-    department = await create_department(db)
-    doctor = await create_doctor(db, department)
-    patient = await create_patient(db)
-    await db.commit()
-    headers = (await tokens_for(db, settings, doctor)).headers
-    body = {"patient_id": patient.id, "diagnosis": "d", "observations": "o", "treatments": "t"}
-    answer = await client.post("/api/patient_records/", json=body, headers=headers)
+    answer = await client.post("/api/patient_records/", json=ward.new_record, headers=ward.headers)
     assert answer.status_code == 201, answer.text
     # A connection the process no longer knows to have it prepared (as after a failure
     # between the two) finds it prepared on the server, and uses it.
     audit_repository._prepared_on.clear()
     for _ in range(2):
         async with recording(engine, sessionmaker) as statements:
-            answer = await client.post("/api/patient_records/", json=body, headers=headers)
+            answer = await client.post(
+                "/api/patient_records/", json=ward.new_record, headers=ward.headers
+            )
         assert answer.status_code == 201, answer.text
         assert not any(s.startswith("PREPARE") for s in statements)
         assert _ends_its_transaction(statements[-1])
