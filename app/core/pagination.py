@@ -55,6 +55,8 @@ def keyset_page_of_cases(
     hold together (one per role, say): a page per case, merged. PostgreSQL plans each case
     on its own estimate, where their OR would be guessed to keep 1% of the rows, and a
     staff member's page would sort the whole table."""
+    if len(cases) == 1:
+        return keyset_page(query.where(cases[0]), column, limit)
     key = column.label("page_key")
     pages = [
         select(keyset_page(query.add_columns(key).where(case), column, limit).subquery())

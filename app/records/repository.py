@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     BindParameter,
+    ColumnElement,
     Text,
+    and_,
     bindparam,
     func,
     insert,
@@ -27,8 +29,8 @@ from sqlalchemy import (
 
 from app.auth.caller import TOKEN_CALLER, CallerRef, scoped
 from app.core import filters
-from app.core.db import AnyCompound, AnySelect, UTCDateTime
-from app.core.pagination import MAX_LIMIT, keyset_page, written
+from app.core.db import AnySelect, UTCDateTime
+from app.core.pagination import MAX_LIMIT, keyset_page, keyset_page_of_cases, written
 from app.records import policy
 from app.records.models import PatientRecord, PatientRecordVersion
 from app.transaction import Write
@@ -64,29 +66,6 @@ ONE = scoped(
         PatientRecord.id == _RECORD_ID, policy.visible(TOKEN_CALLER, NOW)
     )
 )
-
-
-@lru_cache(maxsize=MAX_LIMIT)
-def own_page(limit: int) -> AnySelect:
-    """A page of the caller's own records (his department's, or his own as a patient),
-    rows as in ONE. Binds after. Each scope walks its own index in id order."""
-    branches = [
-        keyset_page(
-            select(*RECORD_COLUMNS, null().label("grant_id")).where(scope), PatientRecord.id, limit
-        ).subquery()
-        for scope in policy.own(TOKEN_CALLER)
-    ]
-    return scoped(union_all(*(select(branch) for branch in branches)))
-
-
-@lru_cache(maxsize=MAX_LIMIT)
-def patient_page(limit: int) -> AnySelect:
-    """A page of one patient's records that the caller may read (emergency grants count
-    here), rows as in ONE. Binds patient_id, after, now."""
-    query = select(*RECORD_COLUMNS, _GRANT_ID).where(
-        PatientRecord.patient_id == bindparam("patient_id"), policy.visible(TOKEN_CALLER, NOW)
-    )
-    return scoped(keyset_page(query, PatientRecord.id, limit))
 
 
 @lru_cache(maxsize=2 * MAX_LIMIT)
@@ -125,41 +104,31 @@ SEARCH_FIELDS: filters.Columns = {
 }
 
 
-def _matching(criteria: filters.Criteria, *, of_patient: bool) -> list[AnySelect]:
-    """What the caller may read and meets `criteria`, rows as in ONE: one statement per
-    index path of his own records (as own_page), or one patient's records (grants count,
-    as patient_page)."""
+def _matching(
+    criteria: filters.Criteria, *, of_patient: bool
+) -> tuple[AnySelect, tuple[ColumnElement[bool], ...]]:
+    """What the caller may read and meets `criteria`, rows as in ONE: a statement and the
+    cases it reads (core.pagination.keyset_page_of_cases): his own records, one case per
+    index path (policy.own), or one patient's records, emergency grants included."""
     extra = filters.conditions(SEARCH_FIELDS, criteria)
     if of_patient:
         patient = PatientRecord.patient_id == bindparam("patient_id")
-        return [
-            select(*RECORD_COLUMNS, _GRANT_ID).where(
-                patient, policy.visible(TOKEN_CALLER, NOW), *extra
-            )
-        ]
-    return [
-        select(*RECORD_COLUMNS, null().label("grant_id")).where(scope, *extra)
-        for scope in policy.own(TOKEN_CALLER)
-    ]
+        query = select(*RECORD_COLUMNS, _GRANT_ID).where(*extra)
+        return query, (and_(patient, policy.visible(TOKEN_CALLER, NOW)),)
+    query = select(*RECORD_COLUMNS, null().label("grant_id")).where(*extra)
+    return query, policy.own(TOKEN_CALLER)
 
 
 @lru_cache(maxsize=users.SEARCHES_CACHED)
 def search_page(
     limit: int, criteria: filters.Criteria, *, of_patient: bool, with_subject: bool
 ) -> AnySelect:
-    """A page of the records that own_page (or, `of_patient`, patient_page) reads, that
-    also meet `criteria`; rows as in ONE, followed with `with_subject` by the record's
-    patient (users.with_patients). Binds after, the criteria's values (and patient_id,
-    now). Without criteria or subject, the very statements of the REST list."""
-    if not criteria and not with_subject:
-        return patient_page(limit) if of_patient else own_page(limit)
-    branches = [
-        keyset_page(query, PatientRecord.id, limit).subquery()
-        for query in _matching(criteria, of_patient=of_patient)
-    ]
-    page: AnySelect | AnyCompound = (
-        select(branches[0]) if of_patient else union_all(*(select(b) for b in branches))
-    )
+    """A page of the records the caller may read, in id order: his own, or (`of_patient`)
+    one patient's; those that meet `criteria`; rows as in ONE, followed with `with_subject`
+    by the record's patient (users.with_patients). Binds after, the criteria's values (and
+    patient_id, now)."""
+    query, cases = _matching(criteria, of_patient=of_patient)
+    page = keyset_page_of_cases(query, cases, PatientRecord.id, limit)
     if with_subject:
         rows = page.subquery("page")
         page = users.with_patients(rows, rows.c.patient_id)
@@ -169,11 +138,9 @@ def search_page(
 @lru_cache(maxsize=users.SEARCHES_CACHED)
 def search_count(criteria: filters.Criteria, *, of_patient: bool) -> AnySelect:
     """How many records search_page would show over all its pages."""
-    branches = [
-        query.with_only_columns(PatientRecord.id)
-        for query in _matching(criteria, of_patient=of_patient)
-    ]
-    rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
+    query, cases = _matching(criteria, of_patient=of_patient)
+    ids = query.with_only_columns(PatientRecord.id)
+    rows = union_all(*(ids.where(case) for case in cases)).subquery()
     return scoped(select(func.count()).select_from(rows))
 
 
