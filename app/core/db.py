@@ -56,6 +56,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        # asyncpg decodes every timestamptz as an aware datetime in UTC (the wire carries
+        # UTC microseconds, whatever the session's time zone): a page would otherwise
+        # call the no-op below for every instant of every row.
+        if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None or value.tzinfo is UTC:  # as asyncpg returns every instant
             return value
