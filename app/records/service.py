@@ -152,6 +152,8 @@ async def search_records(
     scoped = await reader.read(statement, after=page.after, **values)
     await reader.require(scoped.caller, policy.READERS)
     width = len(repository.FIELDS)
+    # The page comes ordered, but its join to the caller's row (and to the subjects) keeps
+    # no order of its own.
     rows = sorted((scoped.data(row) for row in scoped.rows), key=itemgetter(0))
     shown = rows[: page.limit]
     patients, used_grant = page_subjects((row[1], row[width]) for row in shown)
