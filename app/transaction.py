@@ -182,7 +182,7 @@ class Write:
 class DriverTransaction:
     """A write's transaction on the driver's connection (a savepoint inside a test's
     transaction), ended together with its audit append: both go to the server in one
-    message (audit.repository.append_then)."""
+    message (audit.repository.append_on_driver)."""
 
     connection: Any
     savepoint: bool = False
@@ -193,7 +193,7 @@ class DriverTransaction:
 
     async def commit_after(self, events: Sequence[NewEvent]) -> None:
         end = "RELEASE SAVEPOINT write" if self.savepoint else "COMMIT"
-        await audit_repository.append_then(self.connection, events, end)
+        await audit_repository.append_on_driver(self.connection, events, then=end)
 
     async def rollback(self) -> None:
         if self.savepoint:

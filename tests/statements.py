@@ -12,17 +12,20 @@ from tests.conftest import is_postgres
 
 
 @asynccontextmanager
-async def recording(engine: AsyncEngine, sessionmaker: Any) -> AsyncIterator[list[str]]:
+async def recording(
+    engine: AsyncEngine, sessionmaker: Any, *, setup: bool = False
+) -> AsyncIterator[list[str]]:
     """Every statement sent to the database: on PostgreSQL as the driver sends them (reads
-    and their appends run on it directly), on SQLite as SQLAlchemy executes them."""
+    and their appends run on it directly), on SQLite as SQLAlchemy executes them.
+
+    Without `setup`, not what a connection does once: the driver's look-up of a new type
+    (with JIT switched off around it), the preparation of the audit append."""
     statements: list[str] = []
 
     def keep(statement: str) -> None:
-        # Neither the test's nesting nor the driver's own look-up of a new type (with JIT
-        # switched off around it).
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) and not any(
-            mark in statement for mark in ("pg_catalog", "'jit'")
-        ):
+        if statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):  # the test's nesting
+            return
+        if setup or not _is_setup(statement):
             statements.append(statement)
 
     if is_postgres():
@@ -48,3 +51,20 @@ async def recording(engine: AsyncEngine, sessionmaker: Any) -> AsyncIterator[lis
         yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def _is_setup(statement: str) -> bool:
+    return statement.startswith("PREPARE audit_append") or any(
+        mark in statement for mark in ("pg_catalog", "'jit'", "pg_prepared_statements")
+    )
+
+
+def is_append(statement: str) -> bool:
+    """A statement of the audit append: on PostgreSQL one, the prepared append (or, through
+    SQLAlchemy, its text); on SQLite three (the head read, the inserts, the head moved)."""
+    return (
+        statement.startswith("EXECUTE audit_append")
+        or "INSERT INTO audit_events" in statement
+        or "UPDATE audit_chain_head" in statement
+        or statement.startswith("SELECT audit_chain_head.last_hash")
+    )

@@ -34,7 +34,7 @@ from tests.factories import (
     tokens_for,
 )
 from tests.records.world import World, build_world
-from tests.statements import recording
+from tests.statements import is_append, recording
 
 # (caller, path template, whether its answer is audited). Ids come from the world.
 READS = [
@@ -66,15 +66,6 @@ def _url(world: World, template: str) -> str:
         patient=world.users["patient_owner"].id,
         doctor=world.users["doctor_own"].id,
         department=world.department.id,
-    )
-
-
-def _is_append(statement: str) -> bool:
-    """A statement of the audit append (one on PostgreSQL; three on SQLite)."""
-    return (
-        "INSERT INTO audit_events" in statement
-        or "UPDATE audit_chain_head" in statement
-        or statement.startswith("SELECT audit_chain_head.last_hash")
     )
 
 
@@ -116,8 +107,8 @@ async def test_each_read_is_one_statement_and_one_append(
         response = await client.get(_url(world, path), headers=headers)
     assert response.status_code == 200, response.text
     assert response.json() != []  # something was shown (so an audited read appends)
-    appends = [statement for statement in statements if _is_append(statement)]
-    reads = [statement for statement in statements if not _is_append(statement)]
+    appends = [statement for statement in statements if is_append(statement)]
+    reads = [statement for statement in statements if not is_append(statement)]
     assert len(reads) == 1, reads
     assert len(appends) == ((1 if is_postgres() else 3) if audited else 0), appends
 

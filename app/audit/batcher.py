@@ -64,7 +64,7 @@ class AuditBatcher:
         try:
             if binds.driver:  # one statement, committed on its own
                 async with driver_connection(bind) as connection:
-                    await append_on_driver(connection, bind.dialect, events)
+                    await append_on_driver(connection, events)
             elif isinstance(bind, AsyncEngine):
                 async with bind.begin() as connection:
                     await append(connection, events)

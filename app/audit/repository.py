@@ -28,7 +28,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -36,7 +35,6 @@ from app.audit import policy
 from app.audit.chain import CONTENT_FIELDS, canonical_time, digest_of, link
 from app.audit.models import AuditChainHead, AuditEvent, AuditLinkState, AuditPatientLink
 from app.auth.caller import TOKEN_CALLER, scoped
-from app.core import compiled
 from app.core.db import AnySelect, UTCDateTime, dialect_name, postgres_string
 from app.core.pagination import MAX_LIMIT, keyset_page, written
 from app.users.models import Role, User
@@ -120,27 +118,24 @@ def _as_json(events: Sequence[NewEvent]) -> dict[str, str]:
     return {"events": orjson.dumps(rows).decode()}
 
 
-async def append_on_driver(connection: Any, dialect: Dialect, events: Sequence[NewEvent]) -> None:
-    """`append` on PostgreSQL's driver connection (core.compiled): the same statement,
-    committed on its own outside a transaction."""
-    if events:
-        await compiled.execute(connection, _APPEND_POSTGRES, dialect, _as_json(events))
-
-
 # The append prepared once per driver connection: sent as a script, it would be parsed and
-# planned at every write, which costs the server as much as running it.
+# planned at every append, which costs the server as much as running it.
 _APPEND_PREPARED = "audit_append"
 _prepared_on: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
-async def append_then(connection: Any, events: Sequence[NewEvent], end: str) -> None:
-    """`append` and then `end` (the statement that ends its transaction) on PostgreSQL's
-    driver, sent as one message, the events written in as a string constant. The server
-    runs both as it receives them, so the chain head's lock, which the append takes, is
-    held until the commit without waiting for the process to come back and send it (under
-    load, after the turn of every other request queued in its event loop)."""
+async def append_on_driver(connection: Any, events: Sequence[NewEvent], then: str = "") -> None:
+    """`append` on PostgreSQL's driver connection, followed in the same message by `then`
+    (the statement that ends the caller's transaction, if it has one; without one, the
+    append commits on its own). The events are written in as a string constant.
+
+    The server runs both statements as it receives them, so the chain head's lock, which
+    the append takes, is held until the commit without waiting for the process to come
+    back and send it (under load, after the turn of every other request queued in its
+    event loop)."""
     if not events:
-        await connection.execute(end)
+        if then:
+            await connection.execute(then)
         return
     if connection not in _prepared_on:
         exists = "SELECT EXISTS (SELECT FROM pg_prepared_statements WHERE name = $1)"
@@ -149,7 +144,7 @@ async def append_then(connection: Any, events: Sequence[NewEvent], end: str) -> 
             await connection.execute(f"PREPARE {_APPEND_PREPARED} (text) AS {statement}")
         _prepared_on.add(connection)
     events_sql = postgres_string(_as_json(events)["events"])
-    await connection.execute(f"EXECUTE {_APPEND_PREPARED} ({events_sql});\n{end}")
+    await connection.execute(f"EXECUTE {_APPEND_PREPARED} ({events_sql});\n{then}")
 
 
 async def append(bind: AsyncSession | AsyncConnection, events: Sequence[NewEvent]) -> None:

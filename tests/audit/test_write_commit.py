@@ -122,7 +122,7 @@ async def test_the_append_is_prepared_once_per_connection(
     # between the two) finds it prepared on the server, and uses it.
     audit_repository._prepared_on.clear()
     for _ in range(2):
-        async with recording(engine, sessionmaker) as statements:
+        async with recording(engine, sessionmaker, setup=True) as statements:
             answer = await client.post(
                 "/api/patient_records/", json=ward.new_record, headers=ward.headers
             )

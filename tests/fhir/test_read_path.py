@@ -12,7 +12,7 @@ from app.core.config import Settings
 from tests.conftest import is_postgres
 from tests.fhir.helpers import BASE
 from tests.records.world import World
-from tests.statements import recording
+from tests.statements import is_append, recording
 
 # (caller, path, statements read, whether its answer shows patient data: audited)
 READS = [
@@ -42,14 +42,6 @@ READS = [
 ]
 
 
-def _is_append(statement: str) -> bool:
-    return (
-        "INSERT INTO audit_events" in statement
-        or "UPDATE audit_chain_head" in statement
-        or statement.startswith("SELECT audit_chain_head.last_hash")
-    )
-
-
 @pytest.mark.parametrize(("caller", "path", "expected", "audited"), READS)
 async def test_each_fhir_read_is_its_statement_and_one_append(
     client: httpx.AsyncClient,
@@ -73,7 +65,7 @@ async def test_each_fhir_read_is_its_statement_and_one_append(
     async with recording(engine, sessionmaker) as statements:
         response = await client.get(url, headers=headers)
     assert response.status_code == 200, response.text
-    appends = [statement for statement in statements if _is_append(statement)]
-    reads = [statement for statement in statements if not _is_append(statement)]
+    appends = [statement for statement in statements if is_append(statement)]
+    reads = [statement for statement in statements if not is_append(statement)]
     assert len(reads) == expected, reads
     assert len(appends) == ((1 if is_postgres() else 3) if audited else 0), appends
