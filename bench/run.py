@@ -362,22 +362,22 @@ class Bench:
             # ceiling share the run between them): a drifting machine moves both alike.
             for reference in (*CEILINGS.values(), None):
                 group = [t for t in api_targets if CEILINGS.get(t.reference or "") == reference]
-                ceiling = ceilings.get(reference or "")
-                if ceiling is not None and group:
-                    self.measure(ceiling, by_name["ceiling"], self.heavy, token)
+                reference_run = ceilings.get(reference or "")
+                if reference_run is not None and group:
+                    self.measure(reference_run, by_name["ceiling"], self.heavy, token)
                 for target in group:
                     self.measure(target, by_name["api"], self.heavy, token)
-                    if ceiling is not None:
-                        self.measure(ceiling, by_name["ceiling"], self.heavy, token)
+                    if reference_run is not None:
+                        self.measure(reference_run, by_name["ceiling"], self.heavy, token)
             for load in (self.heavy, self.single):
                 for label in rounds if load is self.heavy else ROUND_LABELS[:1]:
-                    for target, ceiling in paired:
-                        if ceiling is None:
+                    for target, reference_run in paired:
+                        if reference_run is None:
                             continue
                         if load is self.single:
-                            self.measure(ceiling, by_name["ceiling"], load, token, label)
+                            self.measure(reference_run, by_name["ceiling"], load, token, label)
                         self.measure(target, by_name["api"], load, token, label)
-                        self.measure(ceiling, by_name["ceiling"], load, token, label)
+                        self.measure(reference_run, by_name["ceiling"], load, token, label)
             storm = self.login_storm(api, api_targets, token)
         time.sleep(2)
         final_rss = {str(pid): _round(servers.rss_mb(pid)) for pid in workers}
