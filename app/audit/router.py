@@ -31,7 +31,7 @@ def _iso_8601_only(value: object) -> object:
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
 
 
-def event_filters(
+async def event_filters(  # async: FastAPI runs a plain function in its thread pool
     actor_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Who acted")] = None,
     action: Annotated[
         Annotated[str, Text(64)] | None,
