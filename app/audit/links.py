@@ -31,7 +31,9 @@ from app.transaction import commit
 logger = logging.getLogger("app.audit")
 
 EVENTS_PER_LINK = 64  # bounds what an access log page expands per row
-EVENTS_PER_RUN = 10_000
+# Bounds what a run holds in memory: a list page's event names up to 50 patients, so a run
+# expands at most 50,000 (patient, event) pairs. A backlog is linked run after run.
+EVENTS_PER_RUN = 1_000
 
 
 def pending_events(mark: int, head: int, limit: int) -> Select[int, str | None]:

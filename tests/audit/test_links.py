@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit import repository
-from app.audit.links import EVENTS_PER_LINK, AuditLinker, link_pending
+from app.audit.links import EVENTS_PER_LINK, EVENTS_PER_RUN, AuditLinker, link_pending
 from app.audit.models import AuditEvent, AuditLinkState, AuditPatientLink
 from app.core.db import create_engine, create_sessionmaker
 from tests.audit.helpers import write_events
@@ -102,6 +102,21 @@ async def test_each_run_writes_a_row_per_patient_of_at_most_64_events(db: AsyncS
     assert await link_pending(db) == 2
     *_, (first, ids) = await _links(db, 10)
     assert ids == [first, first + 1] == [first_event + 158, first_event + 159]
+
+
+async def test_a_backlog_is_linked_a_bounded_run_at_a_time(db: AsyncSession) -> None:
+    mark = await _link_mark(db)
+    await write_events(db, EVENTS_PER_RUN + 3, per_transaction=EVENTS_PER_RUN + 3, patients=[1, 2])
+    written = list(
+        await db.scalars(select(AuditEvent.id).where(AuditEvent.id > mark).order_by(AuditEvent.id))
+    )
+    assert await link_pending(db) == EVENTS_PER_RUN
+    assert await _link_mark(db) == written[EVENTS_PER_RUN - 1]  # the last event it linked
+    assert await link_pending(db) == 3
+    assert await link_pending(db) == 0
+    linked = [len(ids) for _, ids in await _links(db, 1)]
+    assert sum(linked) == EVENTS_PER_RUN + 3
+    assert max(linked) == EVENTS_PER_LINK
 
 
 @pytest.mark.postgres_only  # row locks
