@@ -101,11 +101,3 @@ async def fetch(
     """Run a compiled statement on an asyncpg connection; its rows as tuples."""
     form = compiled(statement, dialect)
     return form.rows(await connection.fetch(form.sql, *form.arguments(values)))
-
-
-async def execute(
-    connection: Any, statement: ClauseElement, dialect: Dialect, values: Mapping[str, Any]
-) -> None:
-    """Run a compiled statement that returns no rows on an asyncpg connection."""
-    form = compiled(statement, dialect)
-    await connection.execute(form.sql, *form.arguments(values))
