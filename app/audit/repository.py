@@ -104,8 +104,8 @@ _APPEND_POSTGRES = text(
 _content = attrgetter(*CONTENT_FIELDS)
 
 
-def _as_json(events: Sequence[NewEvent]) -> dict[str, str]:
-    """The statement's one parameter: the events in order, each with its position `n`
+def _as_json(events: Sequence[NewEvent]) -> str:
+    """The statement's one parameter, `events`: the events in order, each with its position `n`
     and the digest of its canonical content (its time written as the chain writes it)."""
     rows = []
     for n, event in enumerate(events, 1):
@@ -115,7 +115,7 @@ def _as_json(events: Sequence[NewEvent]) -> dict[str, str]:
         row["n"] = n
         row["digest"] = digest_of(*content)
         rows.append(row)
-    return {"events": orjson.dumps(rows).decode()}
+    return orjson.dumps(rows).decode()
 
 
 # The append prepared once per driver connection: sent as a script, it would be parsed and
@@ -143,7 +143,7 @@ async def append_on_driver(connection: Any, events: Sequence[NewEvent], then: st
             statement = _APPEND_POSTGRES.text.replace(":events", "$1")
             await connection.execute(f"PREPARE {_APPEND_PREPARED} (text) AS {statement}")
         _prepared_on.add(connection)
-    events_sql = postgres_string(_as_json(events)["events"])
+    events_sql = postgres_string(_as_json(events))
     await connection.execute(f"EXECUTE {_APPEND_PREPARED} ({events_sql});\n{then}")
 
 
@@ -153,7 +153,7 @@ async def append(bind: AsyncSession | AsyncConnection, events: Sequence[NewEvent
     if not events:
         return
     if dialect_name(bind) == "postgresql":
-        await bind.execute(_APPEND_POSTGRES, _as_json(events))
+        await bind.execute(_APPEND_POSTGRES, {"events": _as_json(events)})
         return
     # SQLite holds the write lock from BEGIN IMMEDIATE on: the head is read, the chain
     # computed here, the events inserted and the head moved, all under that lock.
