@@ -12,12 +12,13 @@ from app.audit.links import AuditLinker
 from app.auth.mfa.keys import MfaKeys
 from app.core import handlers, observability, proxies
 from app.core.config import ConfigError, Settings, exit_for, get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import close_engine, create_engine, create_sessionmaker
 from app.core.garbage import freeze_startup_objects
 from app.core.logging import configure_logging
 from app.core.memory import return_large_blocks
 from app.core.middleware import (
     BodyLimitMiddleware,
+    CancelledRequestMiddleware,
     HeadMiddleware,
     NoStoreMiddleware,
     RequestIdMiddleware,
@@ -62,7 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.rate_limiter is not None:
             await app.state.rate_limiter.counters.close()
         if owns_engine:
-            await app.state.engine.dispose()
+            await close_engine(app.state.engine)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -94,7 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for path in ("/metrics", "/metrics/"):
         app.add_route(path, observability.metrics, methods=["GET"], include_in_schema=False)
 
-    app.add_middleware(HeadMiddleware)  # innermost: every route that serves GET serves HEAD
+    app.add_middleware(CancelledRequestMiddleware)  # innermost: its 503 passes the others
+    app.add_middleware(HeadMiddleware)  # every route that serves GET serves HEAD
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,5 +1,6 @@
 """Engine, sessions and the declarative base shared by every domain's models."""
 
+import asyncio
 import uuid
 import warnings
 from collections.abc import AsyncIterator
@@ -216,6 +217,25 @@ async def _checkin(engine: AsyncEngine, pooled: PoolProxiedConnection) -> None:
         pooled.close()
     else:  # a connection to close (invalidated, or beyond the pool's size) awaits it
         await greenlet_spawn(pooled.close)
+
+
+async def close_engine(engine: AsyncEngine, *, wait_seconds: float = 3.0) -> None:
+    """Dispose of the engine once the connections lent out have come back, waiting up to
+    `wait_seconds` for them.
+
+    At the end of the grace period the server cancels the requests still running and goes
+    on to shut the app down at once. A request cancelled in a statement has the server
+    cancel that statement, which rolls its transaction back, before its connection is
+    closed; if the process exited first, a write whose COMMIT had already gone out with
+    its last statement (transaction.DriverTransaction) would commit once that statement
+    ran, though its client was told nothing."""
+    pool = engine.sync_engine.pool
+    if isinstance(pool, QueuePool):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while pool.checkedout() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+    await engine.dispose()
 
 
 def _unique_statement_name() -> str:

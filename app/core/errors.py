@@ -76,3 +76,13 @@ class TooManyRequests(AppError):
         self, retry_after: int, detail: Any = None, headers: dict[str, str] | None = None
     ) -> None:
         super().__init__(detail, {**(headers or {}), "Retry-After": str(max(1, retry_after))})
+
+
+class ShuttingDown(AppError):
+    """A request cut short by the server's shutdown (core.middleware.CancelledRequestMiddleware)."""
+
+    status_code = 503
+    default_detail = "The server is shutting down; retry the request"
+
+    def __init__(self) -> None:
+        super().__init__(None, {"Retry-After": "1"})

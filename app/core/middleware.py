@@ -1,13 +1,17 @@
 """Pure ASGI middleware: request ids, the request body limit, no caching of personal data,
-HEAD."""
+HEAD, requests cut short by the shutdown."""
 
+import asyncio
 import re
 import uuid
 from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import AppError, ShuttingDown
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
@@ -166,3 +170,35 @@ async def _send_413(send: Send) -> None:
     start: dict[str, Any] = {"type": "http.response.start", "status": 413, "headers": headers}
     await send(start)
     await send({"type": "http.response.body", "body": body})
+
+
+class CancelledRequestMiddleware:
+    """A request the server cancels before it has answered (uvicorn cancels those still
+    running when its graceful-shutdown period ends) answers 503 with Retry-After, through
+    the app's own error handler (an OperationOutcome under /fhir), rather than with the
+    server's bare 500 or a dropped connection. A write cancelled in a statement is rolled
+    back by the database cancelling that statement, which the shutdown waits for
+    (core.db.close_engine), so the client may safely retry it elsewhere."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_start)
+        except asyncio.CancelledError:
+            if not started:
+                handler = scope["app"].exception_handlers[AppError]
+                response = await handler(Request(scope, receive), ShuttingDown())
+                await response(scope, receive, send)
+            raise

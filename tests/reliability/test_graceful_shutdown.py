@@ -1,7 +1,7 @@
 """Graceful shutdown: SIGTERM while a request is in flight. The request completes with its
 normal answer and the process then exits cleanly, within the configured grace period; a
-request that outlasts the grace period does not keep the process alive, and what it was
-writing is rolled back.
+request that outlasts the grace period does not keep the process alive: it answers 503,
+and what it was writing is rolled back.
 
 The request is made slow by holding the audit chain head's row lock from the test."""
 
@@ -98,6 +98,9 @@ async def test_a_request_past_the_grace_period_does_not_hold_the_process(
         await server.stop()
     assert exited_after < grace + 5
     assert code in CLEAN_EXITS, server.log()
-    [result] = outcome
-    assert isinstance(result, httpx.HTTPError) or result.status_code == 503
+    [response] = outcome
+    assert isinstance(response, httpx.Response), response
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert response.json() == {"detail": "The server is shutting down; retry the request"}
     assert await count_records(hospital) == before  # the cut-short write was rolled back
