@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, BigId
@@ -15,6 +15,13 @@ class AuditEvent(Base):
         Index("ix_audit_events_actor_id_id", "actor_id", "id"),
         Index("ix_audit_events_resource_type_resource_id", "resource_type", "resource_id"),
         Index("ix_audit_events_at", "at"),
+        # The events after the link mark that the access logs and the linking runs read.
+        Index(
+            "ix_audit_events_several_patients",
+            "id",
+            postgresql_where=text("patient_ids IS NOT NULL"),
+            sqlite_where=text("patient_ids IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

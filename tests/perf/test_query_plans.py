@@ -19,8 +19,9 @@ import httpx
 import pytest
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
-from app.audit import links
+from app.audit import links, repository
 from app.audit.chain import canonical_patient_ids
 from app.audit.links import link_pending
 from app.core.db import create_engine, create_sessionmaker, utcnow
@@ -401,3 +402,56 @@ async def test_a_linking_run_reads_only_the_events_after_the_mark(
         if node.get("Relation Name") == "audit_events"
     ]
     assert read == [0]  # the history is linked: nothing after the mark
+
+
+UNLINKED_READS = 50_000
+UNLINKED_PAGES = 3
+
+
+async def test_events_after_the_mark_are_read_by_the_pages_among_them(
+    fresh_database_url: Any,
+) -> None:
+    """Between linking runs the events after the mark are mostly single-patient reads: an
+    access log and a linking run read only the pages among them (events naming several
+    patients), by their own index, not every event after the mark."""
+    url: str = await fresh_database_url()
+    patient = 7
+    conn = await asyncpg.connect(server_url(url))
+    try:
+        await conn.copy_records_to_table(
+            "audit_events",
+            records=[
+                (utcnow(), 1, "record.read", "record", "allowed", patient + 1 + n % 50, None,
+                 "0" * 64)
+                for n in range(UNLINKED_READS)
+            ] + [
+                (utcnow(), 1, "record.list", "record", "allowed", None, f"[{patient},99]",
+                 "0" * 64)
+                for _ in range(UNLINKED_PAGES)
+            ],
+            columns=("at", "actor_id", "action", "resource_type", "outcome", "patient_id",
+                     "patient_ids", "hash"),
+        )  # fmt: skip
+        await conn.execute(HEAD_AFTER_COPY)
+        await conn.execute("VACUUM (ANALYZE) audit_events")
+        head = await conn.fetchval("SELECT last_event_id FROM audit_chain_head")
+        statements = {
+            "linking run": links.pending_events(0, head, links.EVENTS_PER_RUN),
+            "access log": repository.log_page("postgresql", 50).params(
+                patient_id=patient, before=repository.NEWEST
+            ),
+        }
+        read = {}
+        for name, query in statements.items():
+            compiled = query.compile(dialect=asyncpg_dialect())
+            values = [compiled.params[key] for key in compiled.positiontup or ()]
+            explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}"
+            plan = json.loads(await conn.fetchval(explain, *values))[0]["Plan"]
+            read[name] = sum(
+                (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
+                for node in _nodes(plan)
+                if node.get("Relation Name") == "audit_events"
+            )
+    finally:
+        await conn.close()
+    assert read == {"linking run": UNLINKED_PAGES, "access log": 2 * UNLINKED_PAGES}
