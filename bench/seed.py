@@ -3,17 +3,19 @@
     python -m bench.seed small|large [--server postgresql://postgres@127.0.0.1:5432/postgres]
 
 The database `hms_bench_<size>` is dropped, recreated and migrated (`alembic upgrade head`),
-then filled with departments, doctors, patients, records and their first versions. Every
-user shares one real argon2id hash of `PASSWORD`. Indexes and foreign keys are dropped
-during the load and recreated afterwards (exactly as the migration defined them), then
-the tables are vacuumed and analysed: the server runs without autovacuum, and the
-planner must see the real sizes.
+then filled with departments, doctors, patients, records and their first versions, and
+with what a week of use leaves: an audit trail (a valid chain, its list pages linked) and
+past logins and logouts. Every user shares one real argon2id hash of `PASSWORD`. Indexes
+and foreign keys are dropped during the load and recreated afterwards (exactly as the
+migration defined them), then the tables are vacuumed and analysed: the server runs
+without autovacuum, and the planner must see the real sizes.
 """
 
 import argparse
 import asyncio
 import random
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import orjson
+
+from app.audit.chain import CONTENT_FIELDS, GENESIS_HASH, canonical_patient_ids, digest_of, link
+from app.audit.links import EVENTS_PER_LINK
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -38,14 +44,26 @@ class Size:
     patients: int
     records: int
     text_scale: int  # clinical text: roughly this many characters per field
+    events: int = 0  # the audit trail's events before the run (Generator.trail)
+    logins: int = 0  # past logins, and as many revoked access tokens
 
 
 SIZES = {
-    "small": Size(departments=10, doctors=100, patients=2_000, records=20_000, text_scale=300),
-    "large": Size(departments=10, doctors=500, patients=100_000, records=1_000_000, text_scale=300),
-}
+    "small": Size(
+        departments=10, doctors=100, patients=2_000, records=20_000, text_scale=300,
+        events=100_000, logins=20_000,
+    ),
+    "large": Size(
+        departments=10, doctors=500, patients=100_000, records=1_000_000, text_scale=300,
+        events=1_000_000, logins=20_000,
+    ),
+}  # fmt: skip
 LOADED_TABLES = ("users", "departments", "doctor_profiles", "patient_profiles")
 RECORD_TABLES = ("patient_records", "patient_record_versions")
+HISTORY_TABLES = ("audit_events", "audit_patient_links", "token_families", "revoked_tokens")
+# One event in PAGE_EVERY of the trail is a list page, naming PAGE_PATIENTS patients.
+PAGE_EVERY = 25
+PAGE_PATIENTS = 50
 
 DEPARTMENTS = [
     "Cardiology", "Neurology", "Oncology", "Paediatrics", "Orthopaedics", "Emergency",
@@ -214,6 +232,49 @@ class Generator:
                 created,
             )  # fmt: skip
 
+    def trail(self) -> tuple[list[tuple[Any, ...]], dict[int, list[int]]]:
+        """A week of audit events, a valid chain from the genesis hash (ids 1, 2, ...):
+        record reads by doctors of the records' departments and, one in PAGE_EVERY, a
+        list page naming PAGE_PATIENTS patients; and each patient's list-page events, in
+        order, for the links."""
+        rng, size = self.rng, self.size
+        start = self.now - timedelta(days=7)
+        step = timedelta(days=7) / max(size.events, 1)
+        rows, pages_of = [], defaultdict(list)
+        previous = GENESIS_HASH
+        for event_id in range(1, size.events + 1):
+            department = rng.randint(1, size.departments)
+            actor = rng.choice(self.doctors_of[department])
+            at = start + step * event_id
+            if event_id % PAGE_EVERY:
+                patient = self.first_patient + rng.randrange(size.patients)
+                action, resource, patient_ids = "record.read", rng.randint(1, size.records), None
+            else:
+                named = rng.sample(range(size.patients), min(PAGE_PATIENTS, size.patients))
+                patient_ids = canonical_patient_ids(self.first_patient + n for n in named)
+                patient, action, resource = None, "record.list", None
+                for n in named:
+                    pages_of[self.first_patient + n].append(event_id)
+            content = (at, actor, action, "record", resource, "allowed", "10.0.0.7",
+                       f"bench{event_id}", None, patient, department, patient_ids)  # fmt: skip
+            previous = link(previous, digest_of(*content))
+            rows.append((event_id, *content, previous))
+        return rows, pages_of
+
+    def logins(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Past logins (token families: a week's, most expired, some revoked) and as many
+        revoked access tokens (logouts) not yet expired."""
+        families, revoked = [], []
+        for n in range(self.size.logins):
+            user = self.first_patient + self.rng.randrange(self.size.patients)
+            created = self.now - timedelta(days=7) + timedelta(days=7) * n / self.size.logins
+            revoked_at = created + timedelta(hours=1) if n % 5 == 0 else None
+            families.append(
+                (f"{n:032x}", user, f"{n:032x}", created, created + timedelta(days=7), revoked_at)
+            )
+            revoked.append((f"{n + self.size.logins:032x}", self.now + timedelta(minutes=15)))
+        return families, revoked
+
 
 USER_COLUMNS = (
     "id", "username", "username_key", "email", "email_key", "full_name", "full_name_key",
@@ -223,6 +284,7 @@ RECORD_COLUMNS = (
     "id", "patient_id", "department_id", "author_id", "diagnosis", "observations",
     "treatments", "notes", "version", "created_at", "updated_at",
 )  # fmt: skip
+EVENT_COLUMNS = ("id", *CONTENT_FIELDS, "hash")
 VERSION_COLUMNS = (
     "id", "record_id", "version", "patient_id", "department_id", "author_id", "diagnosis",
     "observations", "treatments", "notes", "created_at", "updated_at",
@@ -232,7 +294,7 @@ VERSION_COLUMNS = (
 async def _drop_constraints(conn: asyncpg.Connection) -> list[str]:
     """Drop every foreign key, and the keys and indexes of the loaded tables; return the
     statements that recreate them exactly (keys first, then indexes, then foreign keys)."""
-    tables = list(LOADED_TABLES + RECORD_TABLES)
+    tables = list(LOADED_TABLES + RECORD_TABLES + HISTORY_TABLES)
     foreign = await conn.fetch(
         """SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) AS def
            FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace"""
@@ -323,6 +385,42 @@ async def _copy_records(url: str, gen: Generator) -> None:
     )
 
 
+async def _copy_history(conn: asyncpg.Connection, gen: Generator) -> None:
+    """The trail (chained, every list page linked, as the background linking leaves it)
+    and the logins that a week of use leaves. The planner sees them from the start, as
+    it would in service: plans made over an empty trail scan it whole, and a connection
+    keeps its plans until the table is analysed again (autovacuum, off on this server)."""
+    events, pages_of = gen.trail()
+    if events:
+        await conn.copy_records_to_table("audit_events", records=events, columns=EVENT_COLUMNS)
+        last_id, last_hash = events[-1][0], events[-1][-1]
+        await conn.execute(
+            "UPDATE audit_chain_head SET last_event_id = $1, last_hash = $2", last_id, last_hash
+        )
+        await conn.execute("UPDATE audit_link_state SET linked_event_id = $1", last_id)
+        links = (
+            (patient, ids[0], orjson.dumps(ids).decode())
+            for patient, all_ids in pages_of.items()
+            for ids in (
+                all_ids[k : k + EVENTS_PER_LINK] for k in range(0, len(all_ids), EVENTS_PER_LINK)
+            )
+        )
+        await conn.copy_records_to_table(
+            "audit_patient_links",
+            records=links,
+            columns=("patient_id", "first_event_id", "event_ids"),
+        )
+    families, revoked = gen.logins()
+    await conn.copy_records_to_table(
+        "token_families",
+        records=families,
+        columns=("id", "user_id", "current_refresh_jti", "created_at", "expires_at", "revoked_at"),
+    )
+    await conn.copy_records_to_table(
+        "revoked_tokens", records=revoked, columns=("jti", "expires_at")
+    )
+
+
 async def load(url: str, size: Size, password_hash: str) -> dict[str, float]:
     """Fill a migrated, empty database; returns the seconds each phase took."""
     url = server_url(url)
@@ -358,9 +456,14 @@ async def load(url: str, size: Size, password_hash: str) -> dict[str, float]:
         timings["records"] = time.perf_counter() - started
 
         started = time.perf_counter()
+        await _copy_history(conn, gen)
+        timings["history"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         for statement in recreate:
             await conn.execute(statement)
-        for table in ("users", "departments", "patient_records", "patient_record_versions"):
+        for table in ("users", "departments", "patient_records", "patient_record_versions",
+                      "audit_events"):  # fmt: skip
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
