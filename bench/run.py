@@ -62,6 +62,7 @@ TARGETS = {"flat": 0.15, "storm": 3.0, "rss_mb": 150.0}
 API_POOL = {"DB_POOL_SIZE": "10", "DB_MAX_OVERFLOW": "0"}
 MEMORY_GROWTH_TOLERANCE = 0.05  # the last window's peak may exceed the first's by 5%
 HISTORY_VERSIONS = 20  # the versions the measured record's history shows
+PATCHED_RECORDS = 1_000
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ class Fixture:
     records: int
     users: int
     patient_id: int = 0  # the measured record's patient
-    patch_id: int = 0  # another record of the department, the one PATCH changes
+    # Records of the department other than the measured one: PATCH changes each in turn
+    # (32 connections changing one record would measure the turns they take at its lock).
+    patch_ids: tuple[int, ...] = ()
     admin_username: str = "admin"
     password: str = PASSWORD
 
@@ -94,11 +97,12 @@ async def _fixture(url: str) -> Fixture:
             "ORDER BY id LIMIT 1",
             max(records // 2, 1),
         )
-        patch_id = await conn.fetchval(
+        patch_ids = await conn.fetch(
             "SELECT id FROM patient_records WHERE department_id = $1 AND id > $2 "
-            "ORDER BY id LIMIT 1",
+            "ORDER BY id LIMIT $3",
             record["department_id"],
             record["id"],
+            PATCHED_RECORDS,
         )
         doctor = await conn.fetchrow(
             """SELECT u.id, u.username FROM users u JOIN doctor_profiles d ON d.user_id = u.id
@@ -115,7 +119,7 @@ async def _fixture(url: str) -> Fixture:
         await conn.close()
     return Fixture(
         record["id"], record["department_id"], doctor["id"], doctor["username"], query,
-        matches, records, users, record["patient_id"], patch_id,
+        matches, records, users, record["patient_id"], tuple(r["id"] for r in patch_ids),
     )  # fmt: skip
 
 
@@ -264,6 +268,7 @@ class Bench:
             body=target.body,
             content_type=target.content_type,
             script_dir=self.work,
+            ids=target.ids,
         )
 
     def measure(

@@ -33,6 +33,7 @@ class Target:
     caller: str = "doctor"  # whose token it sends: "doctor", "admin" or none ("")
     target: float | None = None  # the ratio it must reach
     flat: bool = False  # also compared between the small and the large seed
+    ids: tuple[int, ...] = ()  # the path's last segment, one of these at each request in turn
 
 
 def _get(name: str, path: str, reference: str, target: float, caller: str = "doctor") -> Target:
@@ -112,12 +113,13 @@ def targets(f: Any) -> list[Target]:
         Target(
             "PATCH /api/patient_records/{id}",
             "api",
-            f"/api/patient_records/{f.patch_id}",
+            f"/api/patient_records/{f.patch_ids[0]}",
             "w",
             "PATCH",
             PATCH_BODY,
             "application/json",
             target=WRITE,
+            ids=tuple(f.patch_ids),
         ),
         Target(
             "POST /auth/login/",

@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
@@ -108,28 +109,40 @@ def parse(output: str) -> Result:
 COUNTER = "{n}"  # in a body: a value no other request of the run sends
 
 
-def _lua(method: str, body: str | None, content_type: str | None) -> str:
+def _lua(
+    method: str, body: str | None, content_type: str | None, path: str, ids: tuple[int, ...]
+) -> str:
+    """wrk's script: the method and body, a new value in the body at each request (COUNTER)
+    and, given `ids`, a path that ends in a different one of them at each request, in turn
+    (`path` is the URL's path up to that id)."""
+
     def quote(value: str) -> str:
         return "[==[" + value + "]==]"
 
     lines = [f"wrk.method = {quote(method)}"]
     if content_type:
         lines.append(f'wrk.headers["Content-Type"] = {quote(content_type)}')
-    if body is not None and COUNTER in body:
-        # Each thread has its own Lua state: its number keeps the threads' values apart.
-        head, tail = body.split(COUNTER, 1)
-        lines += [
-            "local threads = 0",
-            "function setup(thread) threads = threads + 1; thread:set('tid', threads) end",
-            "local n = 0",
-            "function request()",
-            "  n = n + 1",
-            f"  local body = {quote(head)} .. tid .. '-' .. n .. {quote(tail)}",
-            "  return wrk.format(nil, nil, nil, body)",
-            "end",
-        ]
-    elif body is not None:
-        lines.append(f"wrk.body = {quote(body)}")
+    counted = body is not None and COUNTER in body
+    if not counted and not ids:
+        if body is not None:
+            lines.append(f"wrk.body = {quote(body)}")
+        return "\n".join(lines) + "\n"
+    head, tail = body.split(COUNTER, 1) if counted and body is not None else (body or "", "")
+    # Each thread has its own Lua state: its number keeps the threads' values apart.
+    lines += [
+        "local threads = 0",
+        "function setup(thread) threads = threads + 1; thread:set('tid', threads) end",
+        "local n = 0",
+        "local ids = {" + ", ".join(map(str, ids)) + "}",
+        "function request()",
+        "  n = n + 1",
+        "  local path = nil",
+        f"  if #ids > 0 then path = {quote(path)} .. ids[(n * 2 + tid) % #ids + 1] end",
+        f"  local body = {quote(head)}"
+        + (" .. tid .. '-' .. n .. " + quote(tail) if counted else ""),
+        f"  return wrk.format(nil, path, nil, {'body' if body is not None else 'nil'})",
+        "end",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -142,6 +155,7 @@ def command(
     body: str | None = None,
     content_type: str | None = None,
     script_dir: Path | None = None,
+    ids: tuple[int, ...] = (),
 ) -> list[str]:
     args = [
         ensure_wrk(),
@@ -153,10 +167,11 @@ def command(
     ]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
-    if method != "GET" or body is not None:
+    if method != "GET" or body is not None or ids:
         folder = script_dir or Path(tempfile.mkdtemp(prefix="bench-wrk-"))
-        script = folder / f"{method.lower()}-{abs(hash((url, body))) % 10**8}.lua"
-        script.write_text(_lua(method, body, content_type))
+        script = folder / f"{method.lower()}-{abs(hash((url, body, ids))) % 10**8}.lua"
+        prefix = urlsplit(url).path.rpartition("/")[0] + "/"
+        script.write_text(_lua(method, body, content_type, prefix, ids))
         args += ["-s", str(script)]
     return [*args, url]
 
