@@ -24,7 +24,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ class Fixture:
     patient_id: int = 0  # the measured record's patient
     # Records of the department other than the measured one: PATCH changes each in turn
     # (32 connections changing one record would measure the turns they take at its lock).
-    patch_ids: tuple[int, ...] = ()
+    patch_ids: tuple[int, ...] = field(default=(), repr=False)
     admin_username: str = "admin"
     password: str = PASSWORD
 
