@@ -4,7 +4,16 @@ size), narrowed by users.policy and joined to the token's caller (auth.caller.sc
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam, exists, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import FromClause
 
@@ -89,22 +98,49 @@ def search_pattern(q: str) -> str:
     return f"%{escaped}%"
 
 
-@lru_cache(maxsize=2 * MAX_LIMIT)
-def patients_page(limit: int, *, search: bool) -> AnySelect:
+# The trigram indexes of the names (PostgreSQL, migration 0002) find a fragment of at
+# least this many characters (pg_trgm reads names three characters at a time).
+INDEXED_FRAGMENT = 3
+
+
+def indexed_fragment(q: str | None) -> bool:
+    """Whether the name indexes find `?q=`'s fragment (see patients_page)."""
+    return q is not None and len(casefold_key(q)) >= INDEXED_FRAGMENT
+
+
+@lru_cache(maxsize=4 * MAX_LIMIT)
+def patients_page(limit: int, *, search: bool, by_index: bool = False) -> AnySelect:
     """A page of patients the caller may read; with `search`, those whose username or
-    full name contains `pattern` (search_pattern). Binds after (and pattern)."""
+    full name contains `pattern` (search_pattern). Binds after (and pattern).
+
+    With `by_index` (indexed_fragment) every match is found first, by the name indexes,
+    then paged. Left to choose, PostgreSQL walks the users' key in id order until it has
+    a page whenever it guesses that many users match: it cannot know how many contain a
+    fragment (a bound pattern, or a name that fell among its statistics' samples), and
+    for a rare name that walk reads every user. A shorter fragment has no index to use,
+    and matches so many names that the walk is what finds a page soonest."""
     if not search:
         return scoped(_visible_page(patients_query(), limit))
     pattern: BindParameter[str] = bindparam("pattern")
-    matching = patients_query().where(
-        or_(
-            User.username_key.like(pattern, escape="/"),
-            User.full_name_key.like(pattern, escape="/"),
-        )
+    names = or_(
+        User.username_key.like(pattern, escape="/"),
+        User.full_name_key.like(pattern, escape="/"),
     )
+    if by_index:
+        # MATERIALIZED (PostgreSQL; SQLite has no name indexes): the matches are a set of
+        # their own, not folded into the walk; paged by their id as a value (`+ 0`), which
+        # no index of the users orders.
+        found = (
+            select(User.id.label("id"))
+            .where(names)
+            .cte("found")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        matching = patients_query().join(found, found.c.id == User.id)
+        return scoped(_visible_page(matching, limit, key=found.c.id + literal_column("0")))
     # The matches come from the users' name indexes: their page walks the users' key (the
     # same ids), or PostgreSQL's generic plan would merge them with every patient profile.
-    return scoped(_visible_page(matching, limit, key=User.id))
+    return scoped(_visible_page(patients_query().where(names), limit, key=User.id))
 
 
 def _visible_page(query: AnySelect, limit: int, key: Any = PATIENT_KEY) -> AnySelect:

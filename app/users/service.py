@@ -98,7 +98,8 @@ def patients_shown(caller: Principal, patients: list[Profile]) -> NewEvent:
 
 async def list_patients(reader: Reader, page: Page, q: str | None) -> tuple[list[Profile], bool]:
     """A page of patients; one event for the page, naming its patients (as every list)."""
-    statement = repository.patients_page(page.limit, search=bool(q))
+    by_index = repository.indexed_fragment(q)
+    statement = repository.patients_page(page.limit, search=bool(q), by_index=by_index)
     pattern = repository.search_pattern(q) if q else None
     scoped = await reader.read(statement, after=page.after, pattern=pattern)
     await reader.require(scoped.caller, policy.STAFF)

@@ -455,3 +455,66 @@ async def test_events_after_the_mark_are_read_by_the_pages_among_them(
     finally:
         await conn.close()
     assert read == {"linking run": UNLINKED_PAGES, "access log": 2 * UNLINKED_PAGES}
+
+
+MANY_PATIENTS = Size(departments=2, doctors=4, patients=100_000, records=100, text_scale=10)
+
+
+async def _statements_of(url: str, username: str, path: str) -> list[tuple[str, Any]]:
+    """The statements `GET path` issues for `username`, with their parameters."""
+    settings = make_settings(url)
+    engine = create_engine(settings)
+    app = create_app(settings)
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(query: Any) -> None:
+        if query.query.lstrip().upper().startswith(("SELECT", "WITH")):
+            statements.append((query.query, query.args))
+
+    def on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.driver_connection.add_query_logger(capture)
+
+    event.listen(engine.sync_engine, "connect", on_connect)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            headers = await _login(client, username)
+            statements.clear()
+            answer = await client.get(path, headers=headers)
+            assert answer.status_code == 200, answer.text
+            await asyncio.sleep(0)  # the driver reports a statement on the next turn
+    finally:
+        await engine.dispose()
+    return [(s, p) for s, p in statements if "pg_catalog" not in s]
+
+
+async def test_a_rare_name_among_many_patients_is_found_by_the_name_indexes(
+    fresh_database_url: Any,
+) -> None:
+    """Among 100,000 patients, 7 carry the name searched. The generic plan of the search
+    guesses that 900 match (a bound pattern), and walking the users' key until it has a
+    page looks cheaper than the name indexes: that walk reads every user. The matches
+    are found by the indexes first, whatever the guess."""
+    url: str = await fresh_database_url()
+    await load(url, MANY_PATIENTS, known_password_hash())
+    conn = await asyncpg.connect(server_url(url))
+    try:
+        doctor = await conn.fetchval("SELECT username FROM users WHERE role = 'doctor' LIMIT 1")
+        statements = await _statements_of(url, doctor, "/api/patients/?q=vanterpool")
+        [(page, parameters)] = [(s, p) for s, p in statements if "LIMIT 51" in s]
+        await conn.execute(f"PREPARE page AS {page}")
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        values = ", ".join(map(_literal, parameters))
+        explain = f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page({values})"
+        plan = json.loads(await conn.fetchval(explain))[0]["Plan"]
+    finally:
+        await conn.close()
+    assert plan["Actual Rows"] == 7
+    read = sum(
+        (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
+        for node in _nodes(plan)
+        if node.get("Relation Name") == "users"
+    )
+    assert read <= 4 * 51, read
