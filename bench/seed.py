@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import random
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-import orjson
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.audit.chain import CONTENT_FIELDS, GENESIS_HASH, canonical_patient_ids, digest_of, link
-from app.audit.links import EVENTS_PER_LINK
+from app.audit.links import link_pending
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -232,15 +231,14 @@ class Generator:
                 created,
             )  # fmt: skip
 
-    def trail(self) -> tuple[list[tuple[Any, ...]], dict[int, list[int]]]:
+    def trail(self) -> list[tuple[Any, ...]]:
         """A week of audit events, a valid chain from the genesis hash (ids 1, 2, ...):
         record reads by doctors of the records' departments and, one in PAGE_EVERY, a
-        list page naming PAGE_PATIENTS patients; and each patient's list-page events, in
-        order, for the links."""
+        list page naming PAGE_PATIENTS patients."""
         rng, size = self.rng, self.size
         start = self.now - timedelta(days=7)
         step = timedelta(days=7) / max(size.events, 1)
-        rows, pages_of = [], defaultdict(list)
+        rows = []
         previous = GENESIS_HASH
         for event_id in range(1, size.events + 1):
             department = rng.randint(1, size.departments)
@@ -253,13 +251,11 @@ class Generator:
                 named = rng.sample(range(size.patients), min(PAGE_PATIENTS, size.patients))
                 patient_ids = canonical_patient_ids(self.first_patient + n for n in named)
                 patient, action, resource = None, "record.list", None
-                for n in named:
-                    pages_of[self.first_patient + n].append(event_id)
             content = (at, actor, action, "record", resource, "allowed", "10.0.0.7",
                        f"bench{event_id}", None, patient, department, patient_ids)  # fmt: skip
             previous = link(previous, digest_of(*content))
             rows.append((event_id, *content, previous))
-        return rows, pages_of
+        return rows
 
     def logins(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """Past logins (token families: a week's, most expired, some revoked) and as many
@@ -385,31 +381,19 @@ async def _copy_records(url: str, gen: Generator) -> None:
     )
 
 
-async def _copy_history(conn: asyncpg.Connection, gen: Generator) -> None:
-    """The trail (chained, every list page linked, as the background linking leaves it)
-    and the logins that a week of use leaves. The planner sees them from the start, as
-    it would in service: plans made over an empty trail scan it whole, and a connection
-    keeps its plans until the table is analysed again (autovacuum, off on this server)."""
-    events, pages_of = gen.trail()
+async def _copy_history(url: str, conn: asyncpg.Connection, gen: Generator) -> None:
+    """The trail (chained, its list pages linked by the app's own linking run) and the
+    logins that a week of use leaves. The planner sees them from the start, as it would
+    in service: plans made over an empty trail scan it whole, and a connection keeps its
+    plans until the table is analysed again (autovacuum, off on this server)."""
+    events = gen.trail()
     if events:
         await conn.copy_records_to_table("audit_events", records=events, columns=EVENT_COLUMNS)
         last_id, last_hash = events[-1][0], events[-1][-1]
         await conn.execute(
             "UPDATE audit_chain_head SET last_event_id = $1, last_hash = $2", last_id, last_hash
         )
-        await conn.execute("UPDATE audit_link_state SET linked_event_id = $1", last_id)
-        links = (
-            (patient, ids[0], orjson.dumps(ids).decode())
-            for patient, all_ids in pages_of.items()
-            for ids in (
-                all_ids[k : k + EVENTS_PER_LINK] for k in range(0, len(all_ids), EVENTS_PER_LINK)
-            )
-        )
-        await conn.copy_records_to_table(
-            "audit_patient_links",
-            records=links,
-            columns=("patient_id", "first_event_id", "event_ids"),
-        )
+        await _link_pages(url)
     families, revoked = gen.logins()
     await conn.copy_records_to_table(
         "token_families",
@@ -419,6 +403,17 @@ async def _copy_history(conn: asyncpg.Connection, gen: Generator) -> None:
     await conn.copy_records_to_table(
         "revoked_tokens", records=revoked, columns=("jti", "expires_at")
     )
+
+
+async def _link_pages(url: str) -> None:
+    """Every list page of the trail linked to its patients, in one run of audit.links."""
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with async_sessionmaker(engine)() as session:
+            await link_pending(session, limit=2**31)
+            await session.commit()
+    finally:
+        await engine.dispose()
 
 
 async def load(url: str, size: Size, password_hash: str) -> dict[str, float]:
@@ -456,7 +451,7 @@ async def load(url: str, size: Size, password_hash: str) -> dict[str, float]:
         timings["records"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        await _copy_history(conn, gen)
+        await _copy_history(url, conn, gen)
         timings["history"] = time.perf_counter() - started
 
         started = time.perf_counter()
