@@ -1,13 +1,19 @@
 """What one audit append costs, by the number of events it writes (PostgreSQL).
 
-    python -m bench.audit_append [--sizes 1 10 50 200 800] [--runs 300]
+    python -m bench.audit_append [--sizes 1 10 50 200 800] [--runs 300] [--writers 16]
                                  [--server postgresql://postgres@127.0.0.1:5432/postgres]
 
 The append is the application's own (`audit.repository.append_on_driver`, the statement
 the hot reads' group commit runs), on one connection to a throwaway migrated database,
 one append after another, each committing on its own. Reported per append: wall time,
 this client's CPU time, and the server backend's CPU time (read from /proc, so the server
-must run on this host). The database is dropped at the end.
+must run on this host).
+
+`--writers N` measures instead what the chain allows writes: N connections at once, each
+committing one event per transaction as a write does (`then="COMMIT"`), against the same
+connections committing the same row without the chain. An append holds the chain head's
+row lock until its commit is on disk, so chained commits take turns at the WAL flush, and
+unchained ones share it. The database is dropped at the end.
 """
 
 import argparse
@@ -62,16 +68,71 @@ async def measure(url: str, sizes: list[int], runs: int) -> None:
         await connection.close()
 
 
+WRITE_SECONDS = 5.0
+
+# The row of an append of one event, inserted without the chain head (and its lock).
+_UNCHAINED = """
+    INSERT INTO audit_events (at, actor_id, action, resource_type, resource_id, outcome,
+        ip, request_id, patient_id, department_id, hash)
+    VALUES (now(), 4, 'record.update', 'record', 1, 'allowed', '127.0.0.1', 'bench', 1000, 3,
+        repeat('0', 64))
+"""
+
+
+async def _commits(connections: list[object], commit_one: object) -> float:
+    """Transactions committed per second by all the connections, each committing in turn."""
+    deadline = time.perf_counter() + WRITE_SECONDS
+    done = 0
+
+    async def loop(connection: object) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await commit_one(connection)  # type: ignore[operator]
+            done += 1
+
+    await asyncio.gather(*(loop(connection) for connection in connections))
+    return done / WRITE_SECONDS
+
+
+async def measure_writers(url: str, writers: int) -> None:
+    connections = [await asyncpg.connect(url) for _ in range(writers)]
+    batch = events(1)
+
+    async def chained(connection: asyncpg.Connection) -> None:
+        await connection.execute("BEGIN")
+        await append_on_driver(connection, batch, then="COMMIT")
+
+    async def unchained(connection: asyncpg.Connection) -> None:
+        await connection.execute("BEGIN")
+        await connection.execute(f"{_UNCHAINED};\nCOMMIT")
+
+    try:
+        for connection in connections:  # warm: the statement prepared on every connection
+            await chained(connection)
+        with_chain = await _commits(connections, chained)
+        without = await _commits(connections, unchained)
+        print(f"{writers} connections, one event per transaction:")
+        print(f"  chained (the application's append): {with_chain:8.0f} commits/s")
+        print(f"  the same row, unchained:            {without:8.0f} commits/s")
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50, 200, 800])
     parser.add_argument("--runs", type=int, default=300, help="appends of 1 to 10 events")
+    parser.add_argument("--writers", type=int, help="concurrent one-event commits instead")
     parser.add_argument("--server", default=DEFAULT_SERVER)
     args = parser.parse_args()
     name, url = asyncio.run(create_database(args.server))
     try:
         migrate(url)
-        asyncio.run(measure(url, args.sizes, args.runs))
+        if args.writers:
+            asyncio.run(measure_writers(url, args.writers))
+        else:
+            asyncio.run(measure(url, args.sizes, args.runs))
     finally:
         asyncio.run(drop_database(args.server, name))
 
