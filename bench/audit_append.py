@@ -19,7 +19,9 @@ unchained ones share it. The database is dropped at the end.
 import argparse
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -70,24 +72,24 @@ async def measure(url: str, sizes: list[int], runs: int) -> None:
 
 WRITE_SECONDS = 5.0
 
-# The row of an append of one event, inserted without the chain head (and its lock).
+# The row of `events(1)`, inserted without the chain head (and its lock).
 _UNCHAINED = """
-    INSERT INTO audit_events (at, actor_id, action, resource_type, resource_id, outcome,
-        ip, request_id, patient_id, department_id, hash)
-    VALUES (now(), 4, 'record.update', 'record', 1, 'allowed', '127.0.0.1', 'bench', 1000, 3,
+    INSERT INTO audit_events (at, actor_id, action, resource_type, outcome, ip, request_id,
+        patient_id, department_id, hash)
+    VALUES (now(), 4, 'record.list', 'record', 'allowed', '127.0.0.1', 'bench', 1000, 3,
         repeat('0', 64))
 """
 
 
-async def _commits(connections: list[object], commit_one: object) -> float:
+async def _commits(connections: list[Any], commit_one: Callable[[Any], Awaitable[None]]) -> float:
     """Transactions committed per second by all the connections, each committing in turn."""
     deadline = time.perf_counter() + WRITE_SECONDS
     done = 0
 
-    async def loop(connection: object) -> None:
+    async def loop(connection: Any) -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            await commit_one(connection)  # type: ignore[operator]
+            await commit_one(connection)
             done += 1
 
     await asyncio.gather(*(loop(connection) for connection in connections))
