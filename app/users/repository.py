@@ -20,7 +20,7 @@ from sqlalchemy.sql import FromClause
 from app.auth.caller import TOKEN_CALLER, scoped
 from app.core import filters
 from app.core.db import AnyRow, AnySelect
-from app.core.pagination import MAX_LIMIT, keyset_page, keyset_page_of_cases
+from app.core.pagination import AFTER, MAX_LIMIT, keyset_page, keyset_page_of_cases, written
 from app.departments.models import Department
 from app.users import policy
 from app.users.models import DoctorProfile, PatientProfile, Role, User, casefold_key
@@ -128,11 +128,18 @@ def patients_page(limit: int, *, search: bool, by_index: bool = False) -> AnySel
     )
     if by_index:
         # MATERIALIZED (PostgreSQL; SQLite has no name indexes): the matches are a set of
-        # their own, not folded into the walk; paged by their id as a value (`+ 0`), which
-        # no index of the users orders.
+        # their own, not folded into a walk of the users' key, and ordered by their id as
+        # a value (`+ 0`), which no index orders. The set is already the page (the rows
+        # the caller may read, cut to its size): a common fragment matches thousands of
+        # patients, and joining each to his profile before the cut cost more than finding
+        # them.
+        key = User.id + literal_column("0")
         found = (
             select(User.id.label("id"))
-            .where(names)
+            .where(names, key > AFTER, policy.patient_visible(TOKEN_CALLER))
+            .where(exists().where(PatientProfile.user_id == User.id))
+            .order_by(key)
+            .limit(written(limit + 1))
             .cte("found")
             .prefix_with("MATERIALIZED", dialect="postgresql")
         )

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from tests.factories import create_patient
+from tests.factories import create_doctor, create_patient
 from tests.records.world import World, build_world, events, next_page
 
 PATIENTS = "/api/patients/"
@@ -123,7 +123,8 @@ async def test_bad_search_is_422(
 async def test_search_pages_keep_the_filter(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
 ) -> None:
-    for _ in range(3):
+    for _ in range(3):  # doctors of the name among them: a page of patients skips them
+        await create_doctor(db, full_name="Smith Doctor")
         await create_patient(db, full_name="Smith Family")
     headers = await world.headers(db, settings, "admin")
     names: list[str] = []
