@@ -516,3 +516,47 @@ async def test_a_name_among_many_patients_is_found_by_the_name_indexes(
     # Each match is checked once for a profile (an index probe), the page's 51 are read.
     assert _rows_read(common, "patient_profiles") <= matches + 2 * 51
     assert _rows_read(common, "users") <= matches + 2 * 51
+
+
+async def test_the_token_check_reads_one_login_whatever_the_callers_count(
+    fresh_database_url: Any,
+) -> None:
+    """Every request checks its login (token family) is alive. A doctor who has logged in
+    2,000 times among 20,000 users who have logged in once each: the generic plan of the
+    check guesses that a user has about one login, so looking it up by its user looked as
+    cheap as by its key, and read all 2,000 of his on every request."""
+    url: str = await fresh_database_url()
+    await load(
+        url,
+        Size(departments=1, doctors=2, patients=20_000, records=10, text_scale=1),
+        known_password_hash(),
+    )
+    conn = await asyncpg.connect(server_url(url))
+    try:
+        doctor, doctor_id = await conn.fetchrow(
+            "SELECT username, id FROM users WHERE role = 'doctor' ORDER BY id LIMIT 1"
+        )
+        patients = [r[0] for r in await conn.fetch("SELECT id FROM users WHERE role = 'patient'")]
+        owners = [*(patients[n % len(patients)] for n in range(20_000)), *[doctor_id] * 2_000]
+        soon = utcnow() + timedelta(days=3)
+        await conn.copy_records_to_table(
+            "token_families",
+            records=((f"{n:032x}", user, f"{n:032x}", utcnow(), soon, utcnow())
+                     for n, user in enumerate(owners)),
+            columns=("id", "user_id", "current_refresh_jti", "created_at", "expires_at",
+                     "revoked_at"),
+        )  # fmt: skip
+        await conn.execute("VACUUM (ANALYZE) token_families")
+        statements = await statements_of(url, {doctor: ["/auth/me"]})
+        [(check, parameters)] = [
+            (s, p) for s, p, e in statements if e == "GET /auth/me" and "token_families" in s
+        ]
+        await conn.execute(f"PREPARE me AS {check}")
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        values = ", ".join(map(_literal, parameters))
+        explain = f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE me({values})"
+        plan = json.loads(await conn.fetchval(explain))[0]["Plan"]
+    finally:
+        await conn.close()
+    assert plan["Actual Rows"] == 1  # the check passed: the doctor is who the token says
+    assert _rows_read(plan, "token_families") == 1
