@@ -159,6 +159,14 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _nodes(child)
 
 
+def _rows_read(plan: dict[str, Any], table: str) -> int:
+    return sum(
+        (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
+        for node in _nodes(plan)
+        if node.get("Relation Name") == table
+    )
+
+
 def _scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for node in _nodes(plan):
         yield node.get("Node Type", ""), node.get("Relation Name", "")
@@ -299,15 +307,7 @@ async def test_a_page_of_patients_reads_its_page_not_every_patient(
                 await conn.execute(f"SET plan_cache_mode = {mode}")
                 explain = f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page({values})"
                 plan = json.loads(await conn.fetchval(explain))[0]["Plan"]
-                read = {
-                    relation: sum(
-                        (node["Actual Rows"] + node.get("Rows Removed by Filter", 0))
-                        * node["Actual Loops"]
-                        for node in _nodes(plan)
-                        if node.get("Relation Name") == relation
-                    )
-                    for relation in ("users", "patient_profiles")
-                }
+                read = {table: _rows_read(plan, table) for table in ("users", "patient_profiles")}
                 # a page, its look-ahead row, and staff accounts walked past in users' key
                 assert max(read.values()) <= 4 * 51, (endpoint, mode, read)
             await conn.execute("DEALLOCATE page")
@@ -455,11 +455,7 @@ async def test_events_after_the_mark_are_read_by_the_pages_among_them(
             values = [compiled.params[key] for key in compiled.positiontup or ()]
             explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}"
             plan = json.loads(await conn.fetchval(explain, *values))[0]["Plan"]
-            read[name] = sum(
-                (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
-                for node in _nodes(plan)
-                if node.get("Relation Name") == "audit_events"
-            )
+            read[name] = _rows_read(plan, "audit_events")
     finally:
         await conn.close()
     assert read == {"linking run": UNLINKED_PAGES, "access log": 2 * UNLINKED_PAGES}
@@ -468,26 +464,23 @@ async def test_events_after_the_mark_are_read_by_the_pages_among_them(
 MANY_PATIENTS = Size(departments=2, doctors=4, patients=100_000, records=100, text_scale=10)
 
 
+async def _generic_plan(conn: Any, statement: str, parameters: Any) -> dict[str, Any]:
+    """The executed generic plan of a captured statement, with its parameters."""
+    await conn.execute(f"PREPARE captured AS {statement}")
+    try:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        values = ", ".join(map(_literal, parameters))
+        explain = f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE captured({values})"
+        return cast(dict[str, Any], json.loads(await conn.fetchval(explain))[0]["Plan"])
+    finally:
+        await conn.execute("DEALLOCATE captured")
+
+
 async def _search_plan(conn: Any, url: str, doctor: str, q: str) -> dict[str, Any]:
     """The generic plan of the patients' search for `q`, run as the app issues it."""
     statements = await statements_of(url, {doctor: [f"/api/patients/?q={q}"]})
     [(page, parameters)] = [(s, p) for s, p, _ in statements if "LIMIT 51" in s]
-    await conn.execute(f"PREPARE page AS {page}")
-    try:
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        values = ", ".join(map(_literal, parameters))
-        explain = f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page({values})"
-        return cast(dict[str, Any], json.loads(await conn.fetchval(explain))[0]["Plan"])
-    finally:
-        await conn.execute("DEALLOCATE page")
-
-
-def _rows_read(plan: dict[str, Any], table: str) -> int:
-    return sum(
-        (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
-        for node in _nodes(plan)
-        if node.get("Relation Name") == table
-    )
+    return await _generic_plan(conn, page, parameters)
 
 
 async def test_a_name_among_many_patients_is_found_by_the_name_indexes(
@@ -551,11 +544,7 @@ async def test_the_token_check_reads_one_login_whatever_the_callers_count(
         [(check, parameters)] = [
             (s, p) for s, p, e in statements if e == "GET /auth/me" and "token_families" in s
         ]
-        await conn.execute(f"PREPARE me AS {check}")
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        values = ", ".join(map(_literal, parameters))
-        explain = f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE me({values})"
-        plan = json.loads(await conn.fetchval(explain))[0]["Plan"]
+        plan = await _generic_plan(conn, check, parameters)
     finally:
         await conn.close()
     assert plan["Actual Rows"] == 1  # the check passed: the doctor is who the token says
